@@ -1,0 +1,88 @@
+"""`ppcls-hrnet` command line: a thin dispatcher over the package's modules.
+
+Each subcommand registers its arguments and a handler; the work itself lives
+in the module the handler imports.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import warnings
+from typing import Callable, Dict, List, Optional
+
+from .errors import HRNetError
+
+Handler = Callable[[argparse.Namespace], int]
+_COMMANDS: Dict[str, tuple] = {}  # name -> (help, add_arguments)
+
+
+def command(name: str, help: str):
+    """Register `ppcls-hrnet NAME`: decorate a function that adds its arguments
+    and returns the handler."""
+
+    def register(add_arguments):
+        _COMMANDS[name] = (help, add_arguments)
+        return add_arguments
+
+    return register
+
+
+@command("models", help="table of every registered model: params and GMACs measured, published figures")
+def _models(p: argparse.ArgumentParser) -> Handler:
+    p.add_argument("pattern", nargs="?", default=None, help="glob filter, e.g. 'HRNet_W18*'")
+    p.add_argument("--image_size", type=int, default=224)
+    p.add_argument("--no_cache", action="store_true", help="re-measure instead of reading the cache")
+
+    def run(args):
+        from .models import list_models
+        from .models.zoo_table import format_table, model_rows
+
+        names = list_models(args.pattern)
+        if not names:
+            raise HRNetError(f"no model matches {args.pattern!r}; run `ppcls-hrnet models` for all names")
+        rows = model_rows(names, args.image_size, use_cache=not args.no_cache)
+        print(format_table(rows, args.image_size))
+        return 0
+
+    return run
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ppcls-hrnet", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (help_text, add_arguments) in _COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(handler=add_arguments(p))
+    return parser
+
+
+def _import_paddle_quietly() -> None:
+    # Importing paddle warns about a missing ccache (used only to build C++
+    # extensions) and sets a global "always show warnings" filter; keep both
+    # out of the user's terminal.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import paddle  # noqa: F401
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    _import_paddle_quietly()
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return 2
+    try:
+        return args.handler(args)
+    except HRNetError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

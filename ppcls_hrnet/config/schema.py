@@ -1,0 +1,184 @@
+"""The training config schema: one table of every key, its type and default.
+
+It covers PaddleClas's HRNet configs (ppcls/configs/ImageNet/HRNet/*.yaml),
+the keys PaddleClas's test_tipc chain sets with ``-o``, and our additions
+(``Global.update_freq``, ``Global.metrics_log``, ``EMA``, ``Loss.CELoss.epsilon``).
+
+To add a key: add a ``Field(kind, default, doc)`` under its section below.
+Loading, ``-o`` overrides, default filling and error messages all follow the
+table; the code that uses the key reads it from the validated config.
+"""
+from __future__ import annotations
+
+from typing import List
+
+from .schema_types import BOOL, FLOAT, FREE, INT, NULL, STR, Field, ListOf, OpList, Section, Variants
+
+# Op names only: each op's parameters are checked by the transforms module.
+# DecodeImage decodes every image to 3 channels (as PaddleClas's cv2 decoder
+# does), which is how grayscale datasets such as Fashion-MNIST feed the model.
+TRANSFORM_OPS = (
+    "DecodeImage", "ResizeImage", "RandCropImage", "RandFlipImage",
+    "CropImage", "NormalizeImage", "ToCHWImage",
+)
+DEVICES = ("cpu", "gpu", "xpu", "npu", "mlu")
+
+
+def _registered_models() -> List[str]:
+    from ..models import list_models
+
+    return list_models()
+
+
+def _image_shape_problem(shape):
+    if len(shape) != 3 or shape[0] != 3:
+        return f"expected [3, height, width], got {shape}"
+    if any(side <= 0 or side % 32 for side in shape[1:]):
+        return f"height and width must be positive multiples of 32 (HRNet downsamples 32x), got {shape}"
+    return None
+
+
+def _piecewise_problem(lr):
+    epochs, values = lr["decay_epochs"], lr["values"]
+    if len(values) != len(epochs) + 1:
+        return f"values needs one more entry than decay_epochs ({len(epochs)} + 1), got {len(values)}"
+    if epochs != sorted(set(epochs)):
+        return f"decay_epochs must be strictly increasing, got {epochs}"
+    return None
+
+
+def _topk_problem(topk):
+    return None if topk and min(topk) >= 1 else f"expected positive ks like [1, 5], got {topk}"
+
+
+_transform_ops = OpList({name: FREE for name in TRANSFORM_OPS}, doc="preprocessing, applied in order")
+
+_warmup = {
+    "warmup_epoch": Field(INT, 0, "epochs of linear warmup before the schedule", min=0),
+    "warmup_start_lr": Field(FLOAT, 0.0, "learning rate at the start of warmup", min=0),
+}
+
+_celoss = {
+    "CELoss": {
+        "weight": Field(FLOAT, 1.0, "weight of this loss in the total", min=0),
+        "epsilon": Field(FLOAT, 0.0, "label smoothing; 0 = none", min=0, max=1),
+    },
+}
+_default_loss = [{"CELoss": {"weight": 1.0}}]
+
+_topk_acc = {"TopkAcc": {"topk": Field(ListOf(INT), [1, 5], rule=_topk_problem)}}
+_default_metric = [{"TopkAcc": {"topk": [1, 5]}}]
+
+_batch_sampler = {
+    "batch_size": Field(INT, 64, "samples per batch (per device)", min=1),
+    "drop_last": Field(BOOL, False),
+    "shuffle": Field(BOOL, False),
+}
+
+_data_split = Section({
+    "dataset": Variants({
+        "ImageNetDataset": {
+            "image_root": Field(STR, doc="folder the label list's paths are relative to"),
+            "cls_label_path": Field(STR, doc="label list: lines `relative/path.jpg <int label>`"),
+            "transform_ops": _transform_ops,
+        },
+    }, default_name="ImageNetDataset"),
+    "sampler": Variants(
+        {"DistributedBatchSampler": _batch_sampler, "BatchSampler": _batch_sampler},
+        default_name="DistributedBatchSampler", default={},
+    ),
+    "loader": {
+        "num_workers": Field(INT, 0, "worker processes; 0 loads in the training process", min=0),
+        "use_shared_memory": Field(BOOL, True),
+    },
+}, optional=True)
+
+TRAIN_SCHEMA = Section({
+    "Global": {
+        "checkpoints": Field((STR, NULL), None, "checkpoint prefix to resume training from"),
+        "pretrained_model": Field((STR, NULL), None, "weights (path prefix or .pdparams) to start from, "
+                                                     "evaluate or export"),
+        "output_dir": Field(STR, "./output/"),
+        "device": Field(STR, "cpu", choices=DEVICES),
+        "seed": Field((INT, NULL), None, "random seed; null: not seeded"),
+        "epochs": Field(INT, 120, min=1),
+        "save_interval": Field(INT, 1, "save a checkpoint every N epochs", min=1),
+        "eval_during_train": Field(BOOL, True),
+        "eval_interval": Field(INT, 1, "evaluate every N epochs", min=1),
+        "print_batch_step": Field(INT, 10, "log every N iterations", min=1),
+        "use_visualdl": Field(BOOL, False),
+        "image_shape": Field(ListOf(INT), [3, 224, 224], "export input shape [C, H, W]",
+                             rule=_image_shape_problem),
+        "save_inference_dir": Field(STR, "./inference"),
+        "to_static": Field(BOOL, False, "train with paddle.jit.to_static"),
+        # PaddleClas's name for gradient accumulation (engine.update_freq)
+        "update_freq": Field(INT, 1, "gradient accumulation: optimizer step every N batches "
+                                     "(effective batch = batch_size * N)", min=1),
+        "metrics_log": Field((STR, NULL), None, "JSON-lines file of logged train/eval metrics; null: none"),
+        # Named in test_tipc's train_infer_python.txt (`-o Global.auto_cast:null`);
+        # its null is never passed on, but accept it literally. AMP lives in AMP.
+        "auto_cast": Field(NULL, None, "test_tipc compatibility only; use AMP.use_amp"),
+    },
+    "AMP": {
+        "use_amp": Field(BOOL, False),
+        "use_fp16_test": Field(BOOL, False),
+        "scale_loss": Field(FLOAT, 128.0, min=0),
+        "use_dynamic_loss_scaling": Field(BOOL, True),
+        "use_promote": Field(BOOL, False),
+        "level": Field(STR, "O1", "O1: mixed fp16, O2: pure fp16", choices=("O1", "O2")),
+    },
+    "EMA": Section({
+        "decay": Field(FLOAT, 0.9999, "weight of the running average per step", min=0, max=1),
+    }, optional=True, doc="exponential moving average of the weights; absent or null: off"),
+    "Arch": {
+        "name": Field(STR, doc="a registered model (ppcls-hrnet models)", choices=_registered_models),
+        "class_num": Field(INT, 1000, min=1),
+        "pretrained": Field((BOOL, STR), False, "True: official weights; or a .pdparams path/URL"),
+        "use_ssld": Field(BOOL, False, "with pretrained=True: the SSLD-distilled weights"),
+        "infer_add_softmax": Field(BOOL, True, "export appends Softmax"),
+    },
+    "Loss": {
+        "Train": OpList(_celoss, default=_default_loss),
+        "Eval": OpList(_celoss, default=_default_loss),
+    },
+    "Optimizer": Variants({
+        "Momentum": {
+            "momentum": Field(FLOAT, 0.9, min=0, max=1),
+            "lr": Variants({
+                "Piecewise": Section({
+                    "learning_rate": Field((FLOAT, NULL), None, "informational; values[0] is used", min=0),
+                    "decay_epochs": Field(ListOf(INT)),
+                    "values": Field(ListOf(FLOAT), doc="learning rate before the first and after each decay"),
+                    **_warmup,
+                }, rule=_piecewise_problem),
+                "Cosine": {
+                    "learning_rate": Field(FLOAT, doc="peak learning rate", min=0),
+                    "eta_min": Field(FLOAT, 0.0, "final learning rate", min=0),
+                    **_warmup,
+                },
+            }),
+            "regularizer": Variants({
+                "L2": {"coeff": Field(FLOAT, doc="weight decay", min=0)},
+            }, default_name="L2", default=None),
+        },
+    }, default_name="Momentum", default=None, doc="needed for training"),
+    "DataLoader": {
+        "Train": _data_split,
+        "Eval": _data_split,
+    },
+    "Infer": Section({
+        "infer_imgs": Field((STR, NULL), None, "an image file, a folder or a URL"),
+        "batch_size": Field(INT, 10, min=1),
+        "transforms": _transform_ops,
+        "PostProcess": Variants({
+            "Topk": {
+                "topk": Field(INT, 5, min=1),
+                "class_id_map_file": Field((STR, NULL), None, "lines `<class id> <label name>`"),
+            },
+        }, default_name="Topk", default={}),
+    }, optional=True),
+    "Metric": {
+        "Train": OpList(_topk_acc, default=_default_metric),
+        "Eval": OpList(_topk_acc, default=_default_metric),
+    },
+})

@@ -1,0 +1,462 @@
+"""PaddleClas image transform ops: the one preprocessing implementation.
+
+Training, eval, export (`inference.yml`) and every deploy predictor use these
+ops, configured by the same YAML list PaddleClas uses:
+
+    - DecodeImage: {to_rgb: True, channel_first: False}
+    - ResizeImage: {resize_short: 256}
+    - CropImage: {size: 224}
+    - NormalizeImage: {scale: 1.0/255.0, mean: [...], std: [...], order: ''}
+    - ToCHWImage:
+
+Numbers match PaddleClas's cv2 backend, so a deployed model sees the pixels
+it was trained and exported with. `size` lists are [width, height], as in
+PaddleClas (it hands them to cv2.resize). Pure numpy + cv2: no paddle here.
+"""
+import difflib
+import inspect
+import math
+import numbers
+
+import cv2
+import numpy as np
+
+from ..errors import ConfigError
+from .errors import ImageError
+
+# PaddleClas's cv2 interpolation names; None means bilinear there too.
+INTERPOLATIONS = {
+    "nearest": cv2.INTER_NEAREST,
+    "bilinear": cv2.INTER_LINEAR,
+    "area": cv2.INTER_AREA,
+    "bicubic": cv2.INTER_CUBIC,
+    "lanczos": cv2.INTER_LANCZOS4,
+}
+
+# Layouts an op can see: encoded bytes before DecodeImage, then an image array.
+BYTES, HWC, CHW = "bytes", "hwc", "chw"
+
+
+def parse_fraction(value):
+    """A finite float from a number or a string "a" / "a/b" (PaddleClas eval()s these)."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected a number, got {value!r}")
+    if isinstance(value, numbers.Real):
+        result = float(value)
+    elif isinstance(value, str):
+        parts = value.split("/")
+        if len(parts) > 2:
+            raise ValueError(f"expected a number or a fraction a/b, got {value!r}")
+        try:
+            terms = [float(part) for part in parts]
+        except ValueError:
+            raise ValueError(f"expected a number or a fraction a/b, got {value!r}") from None
+        if len(terms) == 2 and terms[1] == 0:
+            raise ValueError(f"division by zero in {value!r}")
+        result = terms[0] / terms[1] if len(terms) == 2 else terms[0]
+    else:
+        raise ValueError(f"expected a number or a fraction a/b, got {value!r}")
+    if not math.isfinite(result):
+        raise ValueError(f"expected a finite number, got {value!r}")
+    return result
+
+
+# ---- parameter checks: each raises ConfigError naming the op and the param ----
+
+def _param_error(op, name, problem):
+    return ConfigError(f"{op}: bad '{name}': {problem}")
+
+
+def _check_bool(op, name, value):
+    if not isinstance(value, bool):
+        raise _param_error(op, name, f"expected true or false, got {value!r}")
+    return value
+
+
+def _check_positive_int(op, name, value):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
+        raise _param_error(op, name, f"expected a positive integer, got {value!r}")
+    return int(value)
+
+
+def _check_size(op, name, value):
+    """int or [width, height] -> (width, height)."""
+    if isinstance(value, (list, tuple)):
+        if len(value) != 2:
+            raise _param_error(op, name, f"expected an integer or [width, height], got {value!r}")
+        return tuple(_check_positive_int(op, name, v) for v in value)
+    side = _check_positive_int(op, name, value)
+    return side, side
+
+
+def _size_config(size):
+    width, height = size
+    return width if width == height else [width, height]
+
+
+def _check_range(op, name, value, default):
+    """A [low, high] pair with 0 < low <= high."""
+    if value is None:
+        return default
+    if not isinstance(value, (list, tuple)) or len(value) != 2:
+        raise _param_error(op, name, f"expected [low, high], got {value!r}")
+    try:
+        low, high = (parse_fraction(v) for v in value)
+    except ValueError as e:
+        raise _param_error(op, name, str(e)) from None
+    if not 0 < low <= high:
+        raise _param_error(op, name, f"expected 0 < low <= high, got {value!r}")
+    return low, high
+
+
+def _check_triple(op, name, value, default):
+    if value is None:
+        return default
+    if not isinstance(value, (list, tuple)) or len(value) != 3:
+        raise _param_error(op, name, f"expected a list of 3 numbers (one per channel), got {value!r}")
+    try:
+        return tuple(parse_fraction(v) for v in value)
+    except ValueError as e:
+        raise _param_error(op, name, str(e)) from None
+
+
+def _check_choice(op, name, value, choices):
+    if value not in choices:
+        raise _param_error(op, name, f"expected one of {list(choices)}, got {value!r}")
+    return value
+
+
+def _check_interpolation(op, value):
+    if value is None:
+        return "bilinear"
+    if not isinstance(value, str) or value.lower() not in INTERPOLATIONS:
+        raise _param_error(op, "interpolation", f"expected one of {list(INTERPOLATIONS)}, got {value!r}")
+    return value.lower()
+
+
+def _check_backend(op, value):
+    if not isinstance(value, str) or value.lower() != "cv2":
+        raise _param_error(op, "backend", f"only 'cv2' is supported, got {value!r}")
+    return "cv2"
+
+
+def _image_height_width(op, img):
+    if not isinstance(img, np.ndarray) or img.ndim != 3:
+        shape = getattr(img, "shape", type(img).__name__)
+        raise ImageError(f"{op} expects an HWC image array, got {shape}")
+    return img.shape[:2]
+
+
+class TransformOp:
+    """One step of the pipeline. `to_config()` returns its YAML entry back."""
+
+    # True when __call__ draws from its `rng` argument.
+    random = False
+    # Layouts the op accepts; checked by Compose so a bad list fails at build time.
+    accepts = (HWC,)
+
+    def __call__(self, img, rng=None):
+        raise NotImplementedError
+
+    def params(self):
+        """Effective parameters, as plain YAML/JSON values (None: the op has none)."""
+        return None
+
+    def output_layout(self, layout):
+        return layout
+
+    def to_config(self):
+        return {type(self).__name__: self.params()}
+
+    def __repr__(self):
+        return f"{type(self).__name__}({self.params() or ''})"
+
+
+class DecodeImage(TransformOp):
+    """Encoded bytes -> HWC uint8, always 3 channels (gray is expanded, alpha dropped)."""
+    accepts = (BYTES,)
+
+    def __init__(self, to_rgb=True, channel_first=False, to_np=True, backend="cv2"):
+        op = type(self).__name__
+        self.to_rgb = _check_bool(op, "to_rgb", to_rgb)
+        self.channel_first = _check_bool(op, "channel_first", channel_first)
+        # Accepted for PaddleClas configs; only their default is meaningful here.
+        _check_choice(op, "to_np", to_np, (True,))
+        _check_backend(op, backend)
+
+    def __call__(self, data, rng=None):
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise ImageError(f"DecodeImage expects encoded image bytes, got {type(data).__name__}")
+        if len(data) == 0:
+            raise ImageError("empty image file")
+        img = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
+        if img is None:
+            raise ImageError(f"not a decodable image ({len(data)} bytes)")
+        if self.to_rgb:
+            img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+        if self.channel_first:
+            img = img.transpose((2, 0, 1))
+        return img
+
+    def output_layout(self, layout):
+        return CHW if self.channel_first else HWC
+
+    def params(self):
+        return {"to_rgb": self.to_rgb, "channel_first": self.channel_first}
+
+
+class ResizeImage(TransformOp):
+    """Resize the short side to `resize_short` (aspect kept), or to a fixed `size`."""
+
+    def __init__(self, size=None, resize_short=None, interpolation=None, backend="cv2"):
+        op = type(self).__name__
+        if (size is None) == (resize_short is None):
+            raise ConfigError(f"{op}: give exactly one of 'resize_short' or 'size'")
+        self.resize_short = None if resize_short is None else _check_positive_int(op, "resize_short", resize_short)
+        self.size = None if size is None else _check_size(op, "size", size)
+        self.interpolation = _check_interpolation(op, interpolation)
+        _check_backend(op, backend)
+
+    def target_size(self, height, width):
+        """(width, height) after resizing, rounded exactly as PaddleClas does."""
+        if self.resize_short is None:
+            return self.size
+        percent = float(self.resize_short) / min(width, height)
+        return int(round(width * percent)), int(round(height * percent))
+
+    def __call__(self, img, rng=None):
+        height, width = _image_height_width("ResizeImage", img)
+        return cv2.resize(img, self.target_size(height, width),
+                          interpolation=INTERPOLATIONS[self.interpolation])
+
+    def params(self):
+        if self.resize_short is not None:
+            params = {"resize_short": self.resize_short}
+        else:
+            params = {"size": _size_config(self.size)}
+        return {**params, "interpolation": self.interpolation, "backend": "cv2"}
+
+
+class RandCropImage(TransformOp):
+    """Random-resized crop: a crop of random area fraction `scale` and aspect
+    `ratio` (w/h), resized to `size`."""
+    random = True
+
+    def __init__(self, size, scale=None, ratio=None, interpolation=None, backend="cv2"):
+        op = type(self).__name__
+        self.size = _check_size(op, "size", size)
+        self.scale = _check_range(op, "scale", scale, (0.08, 1.0))
+        self.ratio = _check_range(op, "ratio", ratio, (3.0 / 4.0, 4.0 / 3.0))
+        self.interpolation = _check_interpolation(op, interpolation)
+        _check_backend(op, backend)
+
+    def crop_box(self, height, width, rng):
+        """(x, y, w, h) of the crop, with PaddleClas's bound that keeps it inside the image."""
+        aspect = rng.uniform(*self.ratio)
+        bound = min((width / height) / aspect, (height / width) * aspect)
+        area = width * height * rng.uniform(min(self.scale[0], bound), min(self.scale[1], bound))
+        crop_w = min(width, max(1, int(math.sqrt(area * aspect))))
+        crop_h = min(height, max(1, int(math.sqrt(area / aspect))))
+        x = int(rng.integers(0, width - crop_w + 1))
+        y = int(rng.integers(0, height - crop_h + 1))
+        return x, y, crop_w, crop_h
+
+    def __call__(self, img, rng):
+        height, width = _image_height_width("RandCropImage", img)
+        x, y, crop_w, crop_h = self.crop_box(height, width, rng)
+        return cv2.resize(img[y:y + crop_h, x:x + crop_w], self.size,
+                          interpolation=INTERPOLATIONS[self.interpolation])
+
+    def params(self):
+        return {"size": _size_config(self.size), "scale": list(self.scale),
+                "ratio": list(self.ratio), "interpolation": self.interpolation, "backend": "cv2"}
+
+
+class RandFlipImage(TransformOp):
+    """With probability 1/2, cv2.flip: 1 horizontal, 0 vertical, -1 both."""
+    random = True
+
+    def __init__(self, flip_code=1):
+        self.flip_code = _check_choice(type(self).__name__, "flip_code", flip_code, (1, 0, -1))
+
+    def __call__(self, img, rng):
+        _image_height_width("RandFlipImage", img)
+        return cv2.flip(img, self.flip_code) if rng.integers(0, 2) == 1 else img
+
+    def params(self):
+        return {"flip_code": self.flip_code}
+
+
+class CropImage(TransformOp):
+    """Center crop to `size`; offsets (W - w) // 2, (H - h) // 2 as in PaddleClas."""
+
+    def __init__(self, size):
+        self.size = _check_size(type(self).__name__, "size", size)
+
+    def __call__(self, img, rng=None):
+        height, width = _image_height_width("CropImage", img)
+        crop_w, crop_h = self.size
+        if crop_w > width or crop_h > height:
+            # PaddleClas would slice with negative offsets and return a wrong-size crop.
+            raise ImageError(f"image {width}x{height} is smaller than the crop {crop_w}x{crop_h} "
+                             "(resize it first, e.g. ResizeImage resize_short)")
+        x, y = (width - crop_w) // 2, (height - crop_h) // 2
+        return img[y:y + crop_h, x:x + crop_w]
+
+    def params(self):
+        return {"size": _size_config(self.size)}
+
+
+class NormalizeImage(TransformOp):
+    """(img * scale - mean) / std in float32; `order` is the layout of the input
+    ('' = HWC, 'chw' = CHW; PaddleClas's default is 'chw'). channel_num 4 appends
+    a zero channel."""
+    accepts = (HWC, CHW)
+
+    def __init__(self, scale=None, mean=None, std=None, order="chw", channel_num=3, output_fp16=False):
+        op = type(self).__name__
+        try:
+            self.scale = 1.0 / 255.0 if scale is None else parse_fraction(scale)
+        except ValueError as e:
+            raise _param_error(op, "scale", str(e)) from None
+        self.mean = _check_triple(op, "mean", mean, (0.485, 0.456, 0.406))
+        self.std = _check_triple(op, "std", std, (0.229, 0.224, 0.225))
+        if 0 in self.std:
+            raise _param_error(op, "std", f"must not contain 0, got {list(self.std)}")
+        self.order = _check_choice(op, "order", order, ("", "hwc", "chw"))
+        self.channel_num = _check_choice(op, "channel_num", channel_num, (3, 4))
+        self.output_fp16 = _check_bool(op, "output_fp16", output_fp16)
+        self._channel_axis = 0 if self.order == "chw" else 2
+        shape = (3, 1, 1) if self.order == "chw" else (1, 1, 3)
+        self._scale = np.float32(self.scale)
+        self._mean = np.array(self.mean, dtype=np.float32).reshape(shape)
+        self._std = np.array(self.std, dtype=np.float32).reshape(shape)
+
+    def __call__(self, img, rng=None):
+        if not isinstance(img, np.ndarray) or img.ndim != 3 or img.shape[self._channel_axis] != 3:
+            layout = "CHW" if self.order == "chw" else "HWC"
+            raise ImageError(f"NormalizeImage(order={self.order!r}) expects a 3-channel {layout} image, "
+                             f"got shape {getattr(img, 'shape', type(img).__name__)}")
+        img = (img.astype(np.float32) * self._scale - self._mean) / self._std
+        if self.channel_num == 4:
+            pad_shape = list(img.shape)
+            pad_shape[self._channel_axis] = 1
+            img = np.concatenate([img, np.zeros(pad_shape, np.float32)], axis=self._channel_axis)
+        return img.astype(np.float16 if self.output_fp16 else np.float32, copy=False)
+
+    def output_layout(self, layout):
+        expected = CHW if self.order == "chw" else HWC
+        if layout != expected:
+            fix = "order: ''" if layout == HWC else "order: chw"
+            raise ConfigError(f"NormalizeImage(order={self.order!r}) expects {expected.upper()} input "
+                              f"but receives {layout.upper()}; set {fix}")
+        return layout
+
+    def params(self):
+        return {"scale": self.scale, "mean": list(self.mean), "std": list(self.std), "order": self.order,
+                "channel_num": self.channel_num, "output_fp16": self.output_fp16}
+
+
+class ToCHWImage(TransformOp):
+    """HWC -> CHW."""
+
+    def __call__(self, img, rng=None):
+        _image_height_width("ToCHWImage", img)
+        return img.transpose((2, 0, 1))
+
+    def output_layout(self, layout):
+        return CHW
+
+
+OPS = {cls.__name__: cls for cls in (DecodeImage, ResizeImage, RandCropImage, RandFlipImage,
+                                     CropImage, NormalizeImage, ToCHWImage)}
+
+
+class Compose:
+    """The op list as one callable: `compose(data, rng)` -> image.
+
+    Random ops draw from `rng` (a numpy Generator) when given, else from the
+    Compose's own generator seeded by `seed`. The loader passes one rng per
+    sample, so augmentation does not depend on which worker loads it.
+    """
+
+    def __init__(self, ops, seed=None):
+        self.ops = list(ops)
+        self.output_layout = self._check_layouts(self.ops)
+        self.is_random = any(op.random for op in self.ops)
+        self._rng = np.random.default_rng(seed)
+
+    @staticmethod
+    def _check_layouts(ops):
+        # Without DecodeImage the caller hands in decoded HWC arrays.
+        layout = BYTES if ops and isinstance(ops[0], DecodeImage) else HWC
+        hints = {BYTES: "put DecodeImage first",
+                 HWC: "DecodeImage must be the first op",
+                 CHW: "it needs HWC: use DecodeImage channel_first: False and put ToCHWImage last"}
+        for index, op in enumerate(ops):
+            if layout not in op.accepts:
+                raise ConfigError(f"transform_ops[{index}] {type(op).__name__} cannot take "
+                                  f"{layout.upper()} input ({hints[layout]})")
+            layout = op.output_layout(layout)
+        return layout
+
+    def __call__(self, img, rng=None):
+        rng = self._rng if rng is None else rng
+        for op in self.ops:
+            img = op(img, rng)
+        return img
+
+    def to_config(self):
+        """The YAML op list that rebuilds this pipeline (for inference.yml)."""
+        return [op.to_config() for op in self.ops]
+
+    def __len__(self):
+        return len(self.ops)
+
+    def __iter__(self):
+        return iter(self.ops)
+
+    def __repr__(self):
+        return f"Compose({self.ops})"
+
+
+def _closest(name, choices):
+    matches = difflib.get_close_matches(name, list(choices), n=3, cutoff=0.5)
+    return f"; did you mean {' or '.join(repr(m) for m in matches)}?" if matches else ""
+
+
+def build_op(entry, index=0):
+    """One YAML entry ({Name: params}, {Name: None} or "Name") -> op."""
+    where = f"transform_ops[{index}]"
+    if isinstance(entry, str):
+        entry = {entry: None}
+    if not isinstance(entry, dict) or len(entry) != 1:
+        raise ConfigError(f"{where}: expected a single-key mapping like {{ResizeImage: {{resize_short: 256}}}}, "
+                          f"got {entry!r}")
+    (name, params), = entry.items()
+    if name not in OPS:
+        raise ConfigError(f"{where}: unknown transform op {name!r}{_closest(str(name), OPS)} "
+                          f"(supported: {', '.join(OPS)})")
+    params = {} if params is None else params
+    if not isinstance(params, dict):
+        raise ConfigError(f"{where} {name}: expected a mapping of params, got {params!r}")
+    signature = inspect.signature(OPS[name]).parameters
+    for key in params:
+        if key not in signature:
+            listing = ", ".join(signature) or "none"
+            raise ConfigError(f"{where} {name}: unknown param {key!r}{_closest(str(key), signature)} "
+                              f"(accepted: {listing})")
+    for key, param in signature.items():
+        if param.default is inspect.Parameter.empty and key not in params:
+            raise ConfigError(f"{where} {name}: missing required param {key!r}")
+    try:
+        return OPS[name](**params)
+    except ConfigError as e:
+        raise ConfigError(f"{where} {e}") from None
+
+
+def build_transforms(op_list, seed=None):
+    """The PaddleClas YAML form (list of single-key dicts) -> Compose."""
+    if not isinstance(op_list, (list, tuple)):
+        raise ConfigError(f"transform_ops must be a list of ops, got {op_list!r}")
+    return Compose([build_op(entry, index) for index, entry in enumerate(op_list)], seed=seed)

@@ -1,0 +1,236 @@
+"""Export a dygraph HRNet to a Paddle inference model, and find one on disk.
+
+Layout of an inference model directory (``prefix`` defaults to "inference"):
+
+- ``<prefix>.json`` + ``<prefix>.pdiparams``: PIR program (Paddle 3 default).
+- ``<prefix>.pdmodel`` + ``<prefix>.pdiparams`` (+ ``.pdiparams.info``): the
+  legacy program, still needed by Paddle Lite and OpenVINO's Paddle frontend.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+
+import paddle
+import paddle.nn as nn
+import paddle.nn.functional as F
+from paddle import pir_utils
+from paddle.base.proto import framework_pb2
+
+from ..errors import ConfigError, HRNetError
+
+MODEL_SUFFIXES = {"pir": ".json", "legacy": ".pdmodel"}
+PARAMS_SUFFIX = ".pdiparams"
+# Every file `paddle.jit.save` may write for one prefix; a new export into an
+# existing directory replaces all of them so no stale graph outlives its params.
+_SAVED_SUFFIXES = (".json", ".pdmodel", PARAMS_SUFFIX, PARAMS_SUFFIX + ".info")
+INPUT_NAME = "x"
+# HRNet halves the resolution five times and upsamples back by exact factors.
+SIZE_MULTIPLE = 32
+
+# Writes extra files (e.g. inference.yml) into the staging directory before
+# it is committed; returns {key: file name} for the result of the export.
+ExtraWriter = Callable[[Path], Mapping[str, str]]
+
+
+class ExportError(HRNetError):
+    """Paddle could not export the model."""
+
+
+class ModelFileError(HRNetError, FileNotFoundError):
+    """An inference model directory or file is missing."""
+
+
+# --------------------------------------------------------------------- export
+
+
+def export_inference_model(model, save_dir, image_shape: Sequence[int] = (3, 224, 224),
+                           add_softmax: bool = True, legacy: bool = False,
+                           prefix: str = "inference",
+                           extra_writers: Iterable[ExtraWriter] = ()) -> Dict[str, Path]:
+    """Save ``model`` for deployment with a dynamic batch dimension.
+
+    Writes ``<prefix>.json`` (PIR) or, with ``legacy``, ``<prefix>.pdmodel``,
+    plus ``<prefix>.pdiparams``; ``add_softmax`` appends a Softmax after the
+    logits (outside the training graph). The model is exported in eval mode
+    and its train/eval mode is restored afterwards.
+
+    The files are written into a temporary sibling directory first: a new (or
+    empty) ``save_dir`` appears complete or not at all; in an existing one the
+    files are replaced one by one, each atomically.
+
+    Returns {"model": ..., "params": ..., ...} (plus "params_info" for legacy
+    and whatever ``extra_writers`` report), all paths inside ``save_dir``.
+    """
+    shape = _check_image_shape(image_shape)
+    if add_softmax and getattr(model, "features_only", False):
+        raise ConfigError("a features_only model has no logits to apply softmax to; "
+                          "export it with add_softmax=False")
+    save_dir = Path(save_dir)
+    fmt = "legacy" if legacy else "pir"
+    with _eval_mode(model), _staging_dir(save_dir) as staging:
+        layer = _InferenceLayer(model, add_softmax)
+        spec = [paddle.static.InputSpec([None, *shape], "float32", INPUT_NAME)]
+        _save_static(layer, staging / prefix, spec, fmt)
+        extra = {}
+        for write in extra_writers:
+            extra.update(write(staging))
+        _commit(staging, save_dir, prefix)
+    written = {"model": save_dir / (prefix + MODEL_SUFFIXES[fmt]),
+               "params": save_dir / (prefix + PARAMS_SUFFIX)}
+    info = save_dir / (prefix + PARAMS_SUFFIX + ".info")
+    if info.exists():
+        written["params_info"] = info
+    written.update({key: save_dir / name for key, name in extra.items()})
+    return written
+
+
+def _check_image_shape(image_shape) -> Tuple[int, int, int]:
+    shape = tuple(image_shape)
+    if (len(shape) != 3 or not all(isinstance(d, int) and d > 0 for d in shape)
+            or shape[0] != 3):
+        raise ConfigError(f"image_shape must be [3, H, W] with positive ints, got {list(image_shape)}")
+    if shape[1] % SIZE_MULTIPLE or shape[2] % SIZE_MULTIPLE:
+        raise ConfigError(f"image_shape H and W must be multiples of {SIZE_MULTIPLE} "
+                          f"(HRNet's branches must upsample back exactly), got {list(shape)}")
+    return shape
+
+
+class _InferenceLayer(nn.Layer):
+    """The model plus an optional Softmax that never enters training."""
+
+    def __init__(self, model, add_softmax: bool):
+        super().__init__()
+        self.model = model
+        self.add_softmax = add_softmax
+
+    def forward(self, x):
+        y = self.model(x)
+        return F.softmax(y, axis=-1) if self.add_softmax else y
+
+
+def _save_static(layer, path_prefix: Path, input_spec, fmt: str) -> None:
+    # The IR guards switch FLAGS_enable_pir_api in-process (a plain set_flags
+    # does not), so the format no longer depends on how paddle was started.
+    guard = pir_utils.DygraphOldIrGuard if fmt == "legacy" else pir_utils.DygraphPirGuard
+    with guard():
+        static = paddle.jit.to_static(layer, input_spec=input_spec, full_graph=True)
+        paddle.jit.save(static, str(path_prefix))
+    model_file = path_prefix.with_name(path_prefix.name + MODEL_SUFFIXES[fmt])
+    if not model_file.is_file():
+        raise ExportError(f"paddle.jit.save did not write {model_file.name} "
+                          f"(wrote {sorted(p.name for p in path_prefix.parent.iterdir())})")
+
+
+@contextlib.contextmanager
+def _eval_mode(model):
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        if was_training:
+            model.train()
+
+
+@contextlib.contextmanager
+def _staging_dir(save_dir: Path):
+    """A temporary directory beside ``save_dir`` (same filesystem: renames are atomic)."""
+    save_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{save_dir.name}.", suffix=".tmp", dir=save_dir.parent))
+    try:
+        yield staging
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _commit(staging: Path, save_dir: Path, prefix: str) -> None:
+    if save_dir.is_dir() and not any(save_dir.iterdir()):
+        save_dir.rmdir()
+    if not save_dir.exists():
+        os.replace(staging, save_dir)
+        return
+    if not save_dir.is_dir():
+        raise ExportError(f"{save_dir} exists and is not a directory")
+    new_files = {p.name for p in staging.iterdir()}
+    for suffix in _SAVED_SUFFIXES:
+        stale = save_dir / (prefix + suffix)
+        if stale.name not in new_files and stale.exists():
+            stale.unlink()
+    for name in sorted(new_files):
+        os.replace(staging / name, save_dir / name)
+
+
+# --------------------------------------------------------- find and inspect
+
+
+@dataclass(frozen=True)
+class InferenceModelFiles:
+    model_file: Path
+    params_file: Path
+    format: str  # "pir" or "legacy"
+
+
+def find_inference_model(model_dir, prefix: str = "inference",
+                         model_format: str = "auto") -> InferenceModelFiles:
+    """The model and params files in ``model_dir``.
+
+    model_format: "pir" (``.json``), "legacy" (``.pdmodel``) or "auto"
+    (PIR when both are present).
+    """
+    if model_format not in ("auto", *MODEL_SUFFIXES):
+        raise ConfigError(f"model_format must be auto, pir or legacy, got {model_format!r}")
+    model_dir = Path(model_dir)
+    if not model_dir.exists():
+        raise ModelFileError(f"inference model directory {model_dir} does not exist; "
+                             "export one with export_inference_model()")
+    if not model_dir.is_dir():
+        raise ModelFileError(f"{model_dir} is not a directory (pass the directory "
+                             f"holding {prefix}.json / {prefix}.pdmodel)")
+    formats = list(MODEL_SUFFIXES) if model_format == "auto" else [model_format]
+    for fmt in formats:
+        model_file = model_dir / (prefix + MODEL_SUFFIXES[fmt])
+        if model_file.is_file():
+            params_file = model_dir / (prefix + PARAMS_SUFFIX)
+            if not params_file.is_file():
+                raise ModelFileError(f"{model_file} has no parameters file {params_file.name} beside it")
+            return InferenceModelFiles(model_file, params_file, fmt)
+    wanted = " or ".join(prefix + MODEL_SUFFIXES[f] for f in formats)
+    found = ", ".join(sorted(p.name for p in model_dir.iterdir())) or "nothing"
+    raise ModelFileError(f"{model_dir} has no {wanted} (found: {found})")
+
+
+def read_input_shape(files: InferenceModelFiles) -> Tuple[Optional[int], ...]:
+    """The input's NCHW shape as saved, None for dynamic dimensions."""
+    if files.format == "pir":
+        (op,) = [op for op in _pir_ops(files.model_file) if op["#"] == "1.data"]
+        dims = next(a["AT"]["D"] for a in op["A"] if a["N"] == "shape")
+    else:
+        feed = next(v for v in _legacy_block(files.model_file).vars if v.name == INPUT_NAME)
+        dims = feed.type.dense_tensor.tensor.dims
+    return tuple(None if d < 0 else int(d) for d in dims)
+
+
+def list_op_types(files: InferenceModelFiles) -> List[str]:
+    """Operator names in program order, e.g. "conv2d", "reshape", "expand"."""
+    if files.format == "pir":
+        # PIR json names ops "<dialect id>.<name>"; parameters are "p".
+        return [op["#"].split(".", 1)[-1] for op in _pir_ops(files.model_file) if op["#"] != "p"]
+    return [op.type for op in _legacy_block(files.model_file).ops]
+
+
+def _pir_ops(model_file: Path):
+    program = json.loads(model_file.read_text())["program"]
+    return program["regions"][0]["blocks"][0]["ops"]
+
+
+def _legacy_block(model_file: Path):
+    program = framework_pb2.ProgramDesc()
+    program.ParseFromString(model_file.read_bytes())
+    return program.blocks[0]

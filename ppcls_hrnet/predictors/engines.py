@@ -1,0 +1,174 @@
+"""Raw tensor engines: a float32 NCHW batch in, the model's output array out.
+
+One small interface over every inference runtime we deploy to, so predictors
+(image in, classes out) and parity tests do not care which one runs:
+
+    engine.input_shape  -> (None, 3, 224, 224)  (None: dynamic)
+    engine.run(batch)   -> np.ndarray, owned by the caller
+"""
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Optional, Tuple
+
+import numpy as np
+
+from ..errors import ConfigError, HRNetError
+from ..export.exporter import ModelFileError, find_inference_model, read_input_shape
+
+Shape = Tuple[Optional[int], ...]
+
+
+class BackendUnavailableError(HRNetError, ImportError):
+    """The runtime for an engine is not installed or not usable here."""
+
+
+class InputShapeError(HRNetError, ValueError):
+    """A batch that does not fit the model's input."""
+
+
+class Engine:
+    """Base class: subclasses set ``input_shape`` and implement ``_run``."""
+
+    input_shape: Shape
+
+    def run(self, batch) -> np.ndarray:
+        return self._run(self._check_batch(batch))
+
+    def _run(self, batch: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def _check_batch(self, batch) -> np.ndarray:
+        batch = np.ascontiguousarray(batch, dtype=np.float32)
+        expected = self.input_shape
+        fits = batch.ndim == len(expected) and all(
+            want is None or want == got for want, got in zip(expected, batch.shape))
+        if not fits or batch.shape[0] == 0:
+            shown = ["N" if d is None else d for d in expected]
+            raise InputShapeError(f"{type(self).__name__} expects a float32 batch of shape "
+                                  f"{shown} (N >= 1), got {list(batch.shape)}")
+        return batch
+
+    def __repr__(self):
+        return f"{type(self).__name__}({self.source}, input_shape={list(self.input_shape)})"
+
+
+def _import_backend(module: str, extra: str):
+    try:
+        return importlib.import_module(module)
+    except ImportError as err:
+        raise BackendUnavailableError(
+            f"{module} is not installed ({err}); install it with: pip install 'ppcls-hrnet[{extra}]'"
+        ) from None
+
+
+def _existing_file(path, what: str) -> Path:
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(f"{what} {path} does not exist")
+    return path
+
+
+def _dims(shape) -> Shape:
+    """Runtime shape (ints, -1, strings or Dimension objects) -> ints and None."""
+    return tuple(d if isinstance(d, int) and d >= 0 else None for d in shape)
+
+
+class PaddleInferenceEngine(Engine):
+    """Paddle Inference on an exported model directory.
+
+    model_format: "auto" (``inference.json`` if present, else
+    ``inference.pdmodel``), "pir" or "legacy".
+    """
+
+    def __init__(self, model_dir, enable_mkldnn: bool = True, cpu_threads: int = 2,
+                 use_gpu: bool = False, gpu_mem: int = 500, gpu_id: int = 0,
+                 model_format: str = "auto", prefix: str = "inference",
+                 ir_optim: bool = True):
+        import paddle
+        import paddle.inference as paddle_infer
+
+        files = find_inference_model(model_dir, prefix, model_format)
+        config = paddle_infer.Config(str(files.model_file), str(files.params_file))
+        config.disable_glog_info()
+        config.switch_ir_optim(ir_optim)
+        if use_gpu:
+            if not paddle.is_compiled_with_cuda():
+                raise BackendUnavailableError("use_gpu=True needs paddlepaddle-gpu; this paddle is CPU-only")
+            config.enable_use_gpu(gpu_mem, gpu_id)
+        else:
+            config.disable_gpu()
+            config.set_cpu_math_library_num_threads(cpu_threads)
+            if enable_mkldnn:
+                config.enable_onednn()
+        # Paddle 3.3.1's memory_optimize_pass is missing for PIR programs:
+        # enabling it makes every .json model fail to load.
+        if files.format == "legacy":
+            config.enable_memory_optim()
+        self._predictor = paddle_infer.create_predictor(config)
+        (input_name,) = self._predictor.get_input_names()
+        self._input = self._predictor.get_input_handle(input_name)
+        self._output = self._predictor.get_output_handle(self._predictor.get_output_names()[0])
+        self.input_shape = read_input_shape(files)
+        self.files = files
+        self.source = str(files.model_file)
+
+    def _run(self, batch):
+        self._input.reshape(batch.shape)
+        self._input.copy_from_cpu(batch)
+        self._predictor.run()
+        return self._output.copy_to_cpu()  # a fresh array
+
+
+class OnnxRuntimeEngine(Engine):
+    def __init__(self, onnx_path, cpu_threads: int = 2):
+        ort = _import_backend("onnxruntime", "onnx")
+        path = _existing_file(onnx_path, "ONNX model")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = cpu_threads
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        (model_input,) = self._session.get_inputs()
+        self._input_name = model_input.name
+        self.input_shape = _dims(model_input.shape)
+        self.source = str(path)
+
+    def _run(self, batch):
+        return self._session.run(None, {self._input_name: batch})[0]
+
+
+class OpenVINOEngine(Engine):
+    """OpenVINO on a legacy ``.pdmodel`` (params beside it) or an ``.onnx``.
+
+    precision: "f32" (default), "bf16" or "f16". Without an explicit hint
+    OpenVINO runs bf16 on CPUs that have it, which costs accuracy (~1e-2).
+    """
+
+    PRECISIONS = ("f32", "bf16", "f16")
+    SUFFIXES = (".pdmodel", ".onnx")
+
+    def __init__(self, path, cpu_threads: int = 2, precision: str = "f32"):
+        ov = _import_backend("openvino", "openvino")
+        if precision not in self.PRECISIONS:
+            raise ConfigError(f"precision must be one of {', '.join(self.PRECISIONS)}, got {precision!r}")
+        path = _existing_file(path, "model file")
+        if path.suffix not in self.SUFFIXES:
+            raise ConfigError(f"OpenVINO reads {' or '.join(self.SUFFIXES)} files, got {path.name} "
+                              "(export with legacy=True, or convert to ONNX)")
+        core = ov.Core()
+        compiled = core.compile_model(core.read_model(str(path)), "CPU", {
+            "INFERENCE_NUM_THREADS": cpu_threads,
+            "INFERENCE_PRECISION_HINT": precision,
+            "PERFORMANCE_HINT": "LATENCY",
+        })
+        self._request = compiled.create_infer_request()
+        self.input_shape = _dims(d.get_length() if d.is_static else -1
+                                 for d in compiled.inputs[0].get_partial_shape())
+        self.source = str(path)
+
+    def _run(self, batch):
+        self._request.infer({0: batch})
+        # The output tensor is the request's buffer: the next run overwrites it.
+        return self._request.get_output_tensor(0).data.copy()
