@@ -40,12 +40,12 @@ def read_idx(path, ndim):
             raw = f.read()
     except (OSError, EOFError) as e:
         raise DataError(f"cannot read {path}: {e}") from None
+    expected_magic = bytes([0, 0, _IDX_UBYTE, ndim])
+    if raw[:4] != expected_magic:
+        raise DataError(f"{path}: bad IDX magic {raw[:4].hex()} (expected {expected_magic.hex()})")
     header_size = 4 + 4 * ndim
     if len(raw) < header_size:
         raise DataError(f"{path}: truncated IDX header")
-    zero, dtype_code, file_ndim = int.from_bytes(raw[:2], "big"), raw[2], raw[3]
-    if zero != 0 or dtype_code != _IDX_UBYTE or file_ndim != ndim:
-        raise DataError(f"{path}: bad IDX magic {raw[:4].hex()} (expected 0000{_IDX_UBYTE:02x}{ndim:02x})")
     shape = tuple(int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim))
     data = np.frombuffer(raw, dtype=np.uint8, offset=header_size)
     if data.size != int(np.prod(shape)):

@@ -26,14 +26,17 @@ class SeededBatchSampler:
 
     def __init__(self, sampler, seed):
         self.sampler = sampler
-        self.seed = seed
+        # Unseeded (None): paddle's order, the same on every rank as sharding
+        # needs, and augmentation from fresh entropy.
+        self.seed = np.random.SeedSequence().entropy if seed is None else seed
         self.epoch = 0
         self.batch_size = sampler.batch_size
         self.drop_last = sampler.drop_last
         self.rank = sampler.local_rank
         self.num_replicas = sampler.nranks
         size = len(sampler.dataset)
-        self._order = np.random.default_rng(seed).permutation(size) if sampler.shuffle else np.arange(size)
+        seeded_order = sampler.shuffle and seed is not None
+        self._order = np.random.default_rng(seed).permutation(size) if seeded_order else np.arange(size)
 
     def __len__(self):
         return len(self.sampler)
@@ -55,15 +58,22 @@ def seed_worker_globals(batch_sampler, worker_id):
     random.seed(int(entropy.generate_state(1)[0]))
 
 
+def _no_samples_left():
+    # Paddle's worker transport cannot carry 0-size arrays, so a batch whose
+    # samples were all skipped travels as this 1-D marker and is dropped after.
+    return [np.zeros((1,), np.float32), np.full((1,), -1, np.int64)]
+
+
+def _is_no_samples_marker(batch):
+    return len(batch[0].shape) == 1
+
+
 def collate_skipping_bad(samples):
-    """Paddle's default collate, minus samples a skip_bad dataset returned as None.
-    A batch with none left becomes an empty (0-length) batch the loader drops."""
+    """Paddle's default collate, minus samples a skip_bad dataset returned as None."""
     from paddle.io.dataloader.collate import default_collate_fn
 
     kept = [sample for sample in samples if sample is not None]
-    if not kept:
-        return [np.zeros((0,), np.float32), np.zeros((0,), np.int64)]
-    return default_collate_fn(kept)
+    return default_collate_fn(kept) if kept else _no_samples_left()
 
 
 class EpochDataLoader:
@@ -88,7 +98,7 @@ class EpochDataLoader:
     def __iter__(self):
         try:
             for batch in self.loader:
-                if batch[1].shape[0] > 0:
+                if not _is_no_samples_marker(batch):
                     yield batch
                 elif self.batch_sampler.num_replicas > 1:
                     # Dropping a batch on one rank only would hang the gradient all-reduce.
@@ -102,11 +112,11 @@ def build_dataloader(dataset, batch_size, shuffle=False, drop_last=False, num_wo
                      distributed=False, use_shared_memory=True):
     """-> EpochDataLoader. `distributed=True` shards by the rank and world size of
     `paddle.distributed.launch` (one process: the whole dataset); False always
-    reads the whole dataset in this process."""
+    reads the whole dataset in this process. `seed=None`: not reproducible."""
     import paddle.io
 
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ConfigError(f"loader seed must be a non-negative integer, got {seed!r}")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
+        raise ConfigError(f"loader seed must be a non-negative integer or None, got {seed!r}")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
         raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}")
     if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
