@@ -1,8 +1,9 @@
 """The training config schema: one table of every key, its type and default.
 
 It covers PaddleClas's HRNet configs (ppcls/configs/ImageNet/HRNet/*.yaml),
-the keys PaddleClas's test_tipc chain sets with ``-o``, and our additions
-(``Global.update_freq``, ``Global.metrics_log``, ``EMA``, ``Loss.CELoss.epsilon``).
+the keys PaddleClas's test_tipc chain sets with ``-o``, keys PaddleClas's
+engine reads without listing them in these files (``Global.update_freq``,
+``EMA``, ``CELoss.epsilon``) and ours (``Global.metrics_log``).
 
 To add a key: add a ``Field(kind, default, doc)`` under its section below.
 Loading, ``-o`` overrides, default filling and error messages all follow the

@@ -43,7 +43,7 @@ class Problems:
     def add(self, path: Path, message: str) -> None:
         self.items.append((tuple(path), message))
 
-    def unknown(self, path: Path, valid: Iterable[str], what: str = "key") -> None:
+    def unknown(self, path: Path, valid: Iterable[str], what: str = "key", where: str = "here") -> None:
         """An unknown key (or op name) at ``path``, with the nearest valid ones."""
         valid = list(valid)
         parent = tuple(path[:-1])
@@ -51,7 +51,7 @@ class Problems:
         if close:
             hint = f"Did you mean {', '.join(dotted(parent + (c,)) for c in close)}?"
         else:
-            hint = f"Valid {what}s here: {', '.join(valid)}."
+            hint = f"Valid {what}s {where}: {', '.join(valid)}."
         self.add(path, f"unknown {what}. {hint}")
 
 
@@ -64,7 +64,7 @@ class Mismatch(Exception):
 class Kind:
     """One accepted type of a leaf; ``convert`` returns the value or raises Mismatch."""
 
-    def __init__(self, name: str, convert: Callable[[Any], Any]):
+    def __init__(self, name: str, convert: Optional[Callable[[Any], Any]] = None):
         self.name = name
         self._convert = convert
 
@@ -113,10 +113,10 @@ NULL = Kind("null", _exact(type(None)))
 
 class ListOf(Kind):
     def __init__(self, item: Kind):
-        super().__init__(f"list of {item.name}", self._convert_list)
+        super().__init__(f"list of {item.name}")
         self.item = item
 
-    def _convert_list(self, value):
+    def convert(self, value):
         if not isinstance(value, list):
             raise Mismatch
         return [self.item.convert(v) for v in value]
@@ -198,14 +198,16 @@ class Section(Node):
 
     optional: an absent (or null) section stays None (e.g. EMA: off) instead of
     being filled with its keys' defaults.
+    where: how messages place this section's keys (a variant says "for Cosine").
     """
 
     def __init__(self, fields: Mapping[str, Any], *, optional: bool = False, rule: Optional[Rule] = None,
-                 doc: str = ""):
+                 doc: str = "", where: str = "here"):
         self.fields: Dict[str, Node] = {k: _as_node(v) for k, v in fields.items()}
         self.default = None if optional else {}
         self.rule = rule
         self.doc = doc
+        self.where = where
 
     def check(self, value, path, problems):
         if value is None:
@@ -221,7 +223,7 @@ class Section(Node):
             out[key] = node.check(value[key], sub, problems) if key in value else node.missing(sub, problems)
         for key in value:
             if key not in self.fields:
-                problems.unknown(path + (key,), self.fields)
+                problems.unknown(path + (key,), self.fields, where=self.where)
         if self.rule and len(problems) == found_before:
             problem = self.rule(out)
             if problem:
@@ -267,7 +269,8 @@ class Variants(Node):
 
     def _with_tag(self, name: str, spec) -> Section:
         section = spec if isinstance(spec, Section) else Section(spec)
-        return Section({self.TAG: Field(STR, name), **section.fields}, rule=section.rule)
+        return Section({self.TAG: Field(STR, name), **section.fields}, rule=section.rule,
+                       where=f"for {self.TAG} {name}")
 
 
 class FreeMapping(Node):
