@@ -48,6 +48,94 @@ def _models(p: argparse.ArgumentParser) -> Handler:
     return run
 
 
+def _config_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-c", "--config", required=True, help="YAML config (PaddleClas schema)")
+    p.add_argument("-o", "--override", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value, e.g. -o Global.epochs=2 (repeatable)")
+
+
+def _load(args):
+    from .config import load_config
+
+    return load_config(args.config, args.override)
+
+
+@command("train", help="train (or resume with -o Global.checkpoints=...) from a config")
+def _train(p: argparse.ArgumentParser) -> Handler:
+    _config_arguments(p)
+
+    def run(args):
+        from .engine.trainer import Trainer
+
+        Trainer(_load(args)).fit()
+        return 0
+
+    return run
+
+
+@command("eval", help="evaluate Global.pretrained_model on DataLoader.Eval")
+def _eval(p: argparse.ArgumentParser) -> Handler:
+    _config_arguments(p)
+
+    def run(args):
+        from .engine.evaluator import run_eval
+
+        run_eval(_load(args))
+        return 0
+
+    return run
+
+
+@command("infer", help="predict Infer.infer_imgs with the dygraph model")
+def _infer(p: argparse.ArgumentParser) -> Handler:
+    _config_arguments(p)
+
+    def run(args):
+        from .engine.infer import run_infer
+
+        run_infer(_load(args))
+        return 0
+
+    return run
+
+
+@command("export", help="write inference.json/.pdiparams (+ .pdmodel with --legacy) and inference.yml")
+def _export(p: argparse.ArgumentParser) -> Handler:
+    _config_arguments(p)
+    p.add_argument("--legacy", action="store_true",
+                   help="also write the legacy inference.pdmodel (Paddle Lite, OpenVINO's Paddle reader)")
+
+    def run(args):
+        from .export.from_config import export_from_config
+
+        out = export_from_config(_load(args), legacy=args.legacy)
+        print(f"exported to {out}")
+        return 0
+
+    return run
+
+
+@command("data", help="prepare a dataset: `data fashion-mnist OUT_DIR`")
+def _data(p: argparse.ArgumentParser) -> Handler:
+    p.add_argument("dataset", choices=["fashion-mnist"])
+    p.add_argument("out_dir")
+    p.add_argument("--source", default=None, help="folder of the idx .gz files "
+                   "(default: Debian's dataset-fashion-mnist, /usr/share/datasets/fashion-mnist)")
+    p.add_argument("--limit_train", type=int, default=None, help="class-balanced subset size")
+    p.add_argument("--limit_test", type=int, default=None)
+
+    def run(args):
+        from .data import convert_fashion_mnist
+
+        summary = convert_fashion_mnist(args.out_dir, source_dir=args.source,
+                                        limit_train=args.limit_train, limit_test=args.limit_test)
+        print(f"wrote {summary['num_train']} train and {summary['num_test']} test images to {args.out_dir}: "
+              f"{summary['train_list']}, {summary['test_list']}, {summary['label_names']}")
+        return 0
+
+    return run
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ppcls-hrnet", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -82,6 +170,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+def run_as_tool(command_name: str) -> None:
+    """Entry of the thin tools/*.py scripts (PaddleClas's tools/train.py etc.)."""
+    sys.exit(main([command_name, *sys.argv[1:]]))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,52 @@
+"""Evaluation: loss and top-k accuracy over a loader, with a progress bar."""
+from __future__ import annotations
+
+from typing import Dict
+
+import paddle
+from tqdm import tqdm
+
+import logging
+
+from ..errors import ConfigError
+from .builders import build_loader, build_model, set_device
+from .logs import format_metrics
+from .losses import CombinedLoss
+from .metrics import TopkAcc, build_topk_acc
+
+
+@paddle.no_grad()
+def evaluate(model, loader, loss_fn: CombinedLoss, metric: TopkAcc, progress: bool = True,
+             desc: str = "eval") -> Dict[str, float]:
+    was_training = model.training
+    model.eval()
+    metric.reset()
+    loss_sums: Dict[str, float] = {}
+    seen = 0
+    try:
+        for images, labels in tqdm(loader, desc=desc, disable=not progress, leave=False):
+            logits = model(images)
+            n = int(labels.shape[0])
+            for name, value in loss_fn(logits, labels).items():
+                loss_sums[name] = loss_sums.get(name, 0.0) + float(value) * n
+            metric.update(logits.numpy(), labels.numpy())
+            seen += n
+    finally:
+        model.train(was_training)
+    result = {name: total / max(1, seen) for name, total in loss_sums.items()}
+    result.update(metric.result())
+    result["samples"] = seen
+    return result
+
+
+def run_eval(cfg) -> Dict[str, float]:
+    """`ppcls-hrnet eval`: the Eval split with Global.pretrained_model's weights."""
+    if not cfg.Global.pretrained_model and not cfg.Arch.pretrained:
+        raise ConfigError("eval needs trained weights: -o Global.pretrained_model=output/<model>/best_model")
+    set_device(cfg)
+    model = build_model(cfg)
+    loader = build_loader(cfg, "Eval", distributed=False)
+    stats = evaluate(model, loader, CombinedLoss(cfg.Loss.Eval), build_topk_acc(cfg, "Eval"))
+    logging.getLogger("ppcls_hrnet").info("[Eval][Avg]%s", format_metrics(
+        {k: v for k, v in stats.items() if k != "samples"}))
+    return stats
