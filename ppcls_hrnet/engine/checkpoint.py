@@ -100,3 +100,41 @@ def load_checkpoint(path: str, verify: bool = True) -> Dict[str, object]:
 def find_resumable(path: str) -> Optional[str]:
     base = strip_suffix(path)
     return base if os.path.exists(base + STATES) else None
+
+
+# Paddle keys optimizer state by auto-generated parameter names
+# ("conv2d_182.w_0_velocity_0") that depend on how many layers the process
+# built before; a checkpoint keys them by the model's structured names
+# ("conv_layer1_1.conv.weight/velocity_0") so any process can resume it.
+_SEP = "/"
+
+
+def _split_accumulator_key(key: str):
+    """'conv2d_182.w_0_velocity_0' -> ('conv2d_182.w_0', 'velocity_0'), else None."""
+    head, dot, tail = key.partition(".")
+    parts = tail.split("_", 2)
+    if not dot or len(parts) < 3:
+        return None
+    return f"{head}.{parts[0]}_{parts[1]}", parts[2]
+
+
+def portable_optimizer_state(opt_state: dict, model) -> dict:
+    structured = {p.name: n for n, p in model.named_parameters()}
+    out = {}
+    for key, value in opt_state.items():
+        split = _split_accumulator_key(key) if isinstance(key, str) else None
+        if split and split[0] in structured:
+            key = structured[split[0]] + _SEP + split[1]
+        out[key] = value
+    return out
+
+
+def restore_optimizer_state(state: dict, model) -> dict:
+    runtime = {n: p.name for n, p in model.named_parameters()}
+    out = {}
+    for key, value in state.items():
+        name, sep, accumulator = key.rpartition(_SEP) if isinstance(key, str) else ("", "", key)
+        if sep and name in runtime:
+            key = f"{runtime[name]}_{accumulator}"
+        out[key] = value
+    return out

@@ -6,6 +6,7 @@ Runs as one process or as one rank under ``python -m paddle.distributed.launch``
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import math
 import os
@@ -19,7 +20,7 @@ import paddle.distributed as dist
 
 from ..errors import ConfigError
 from .builders import build_loader, build_model, set_device
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import load_checkpoint, portable_optimizer_state, restore_optimizer_state, save_checkpoint
 from .ema import ModelEMA
 from .evaluator import evaluate
 from .logs import MetricsLog, format_metrics, format_seconds, open_visualdl
@@ -100,7 +101,7 @@ class Trainer:
     def _resume(self, path: str) -> None:
         ckpt = load_checkpoint(path)
         self.model.set_state_dict(ckpt[".pdparams"])
-        self.optimizer.set_state_dict(ckpt[".pdopt"])
+        self.optimizer.set_state_dict(restore_optimizer_state(ckpt[".pdopt"], self.model))
         if self.ema is not None and ".pdema" in ckpt:
             self.ema.set_state_dict(ckpt[".pdema"])
         states = ckpt["states"]
@@ -116,6 +117,8 @@ class Trainer:
         for epoch in range(self.start_epoch, self.epochs + 1):
             self.train_loader.set_epoch(epoch - 1)
             train_stats = self.train_epoch(epoch)
+            if self.world_size > 1:
+                self._average_bn_statistics()
             self._log("train", epoch, train_stats)
             if self.eval_loader is not None and epoch % self.cfg.Global.eval_interval == 0:
                 last_eval = self.evaluate(epoch)
@@ -123,7 +126,33 @@ class Trainer:
                 self._save(epoch, last_eval)
             if self.world_size > 1:
                 dist.barrier()
+        if self.world_size > 1:
+            self._check_ranks_agree()
         return last_eval
+
+    @paddle.no_grad()
+    def _average_bn_statistics(self) -> None:
+        # Gradients are all-reduced but BN running statistics are per rank
+        # (each saw its own shard); average them so every rank evaluates and
+        # saves the same model (timm's distribute_bn does the same).
+        for name, buffer in self.model.state_dict().items():
+            if name.endswith(("._mean", "._variance")):
+                dist.all_reduce(buffer)
+                buffer.set_value(buffer / self.world_size)
+
+    def _check_ranks_agree(self) -> None:
+        """Data parallel keeps one model on every rank; prove it (and record it)."""
+        digest = hashlib.sha256()
+        for name, value in sorted(self.model.state_dict().items()):
+            digest.update(name.encode())
+            digest.update(value.numpy().tobytes())
+        digests: list = []
+        dist.all_gather_object(digests, digest.hexdigest())
+        if self.is_main:
+            self.metrics_log.write({"phase": "ranks", "weight_sha256": digests})
+            if len(set(digests)) != 1:
+                raise RuntimeError(f"data-parallel ranks ended with different weights: {digests}")
+            logger.info("all %d ranks ended with identical weights (sha256 %s)", len(digests), digests[0][:16])
 
     def train_epoch(self, epoch: int) -> Dict[str, float]:
         self.net.train()
@@ -192,7 +221,8 @@ class Trainer:
 
     # -- outputs ---------------------------------------------------------
     def _save(self, epoch: int, eval_stats: Dict[str, float]) -> None:
-        payload = {".pdparams": self.model.state_dict(), ".pdopt": self.optimizer.state_dict()}
+        payload = {".pdparams": self.model.state_dict(),
+                   ".pdopt": portable_optimizer_state(self.optimizer.state_dict(), self.model)}
         if self.ema is not None:
             payload[".pdema"] = self.ema.state_dict()
         metric = eval_stats.get("top1")
