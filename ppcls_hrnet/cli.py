@@ -60,43 +60,27 @@ def _load(args):
     return load_config(args.config, args.override)
 
 
-@command("train", help="train (or resume with -o Global.checkpoints=...) from a config")
-def _train(p: argparse.ArgumentParser) -> Handler:
-    _config_arguments(p)
+def _config_command(name: str, help: str, target: str) -> None:
+    """Register a `-c CONFIG -o ...` command running ``target`` ("module:function") on the config."""
 
-    def run(args):
-        from .engine.trainer import Trainer
+    def add_arguments(p: argparse.ArgumentParser) -> Handler:
+        _config_arguments(p)
 
-        Trainer(_load(args)).fit()
-        return 0
+        def run(args):
+            import importlib
 
-    return run
+            module, function = target.split(":")
+            getattr(importlib.import_module(module, __package__), function)(_load(args))
+            return 0
 
+        return run
 
-@command("eval", help="evaluate Global.pretrained_model on DataLoader.Eval")
-def _eval(p: argparse.ArgumentParser) -> Handler:
-    _config_arguments(p)
-
-    def run(args):
-        from .engine.evaluator import run_eval
-
-        run_eval(_load(args))
-        return 0
-
-    return run
+    command(name, help)(add_arguments)
 
 
-@command("infer", help="predict Infer.infer_imgs with the dygraph model")
-def _infer(p: argparse.ArgumentParser) -> Handler:
-    _config_arguments(p)
-
-    def run(args):
-        from .engine.infer import run_infer
-
-        run_infer(_load(args))
-        return 0
-
-    return run
+_config_command("train", "train (or resume with -o Global.checkpoints=...) from a config", ".engine.trainer:train")
+_config_command("eval", "evaluate Global.pretrained_model on DataLoader.Eval", ".engine.evaluator:run_eval")
+_config_command("infer", "predict Infer.infer_imgs with the dygraph model", ".engine.infer:run_infer")
 
 
 @command("export", help="write inference.json/.pdiparams (+ .pdmodel with --legacy) and inference.yml")
@@ -137,7 +121,9 @@ def _data(p: argparse.ArgumentParser) -> Handler:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ppcls-hrnet", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="ppcls-hrnet",
+        description="HRNet for PaddlePaddle 3.x: PaddleClas-compatible models, training, export and deployment.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (help_text, add_arguments) in _COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
@@ -154,9 +140,22 @@ def _import_paddle_quietly() -> None:
         import paddle  # noqa: F401
 
 
+def _setup_logging() -> None:
+    # paddle configures the root logger on import, so ours gets its own
+    # handler (PaddleClas's line format) instead of relying on basicConfig.
+    logger = logging.getLogger("ppcls_hrnet")
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("[%(asctime)s] ppcls_hrnet %(levelname)s: %(message)s",
+                                               "%Y/%m/%d %H:%M:%S"))
+        logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     _import_paddle_quietly()
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    _setup_logging()
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):

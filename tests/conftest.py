@@ -36,3 +36,54 @@ def apply_reference_weights(model):
 @pytest.fixture(scope="session")
 def reference_inputs():
     return np.load(DATA / "inputs.npy")
+
+
+FASHION_SOURCE = Path("/usr/share/datasets/fashion-mnist")
+QUICK_START = Path(__file__).resolve().parents[1] / "configs/quick_start/HRNet_W18_small_v1_fashion_mnist.yaml"
+
+
+def make_fashion_subset(out_dir, n_train, n_test):
+    """An ImageNet-style Fashion-MNIST subset from Debian's dataset-fashion-mnist."""
+    if not FASHION_SOURCE.is_dir():
+        message = "Debian's dataset-fashion-mnist is not installed (apt-get install dataset-fashion-mnist)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    from ppcls_hrnet.data import convert_fashion_mnist
+
+    convert_fashion_mnist(str(out_dir), limit_train=n_train, limit_test=n_test, progress=False)
+    return out_dir
+
+
+def fashion_overrides(root, size=32):
+    """Point the quick-start config at `root` and use size x size images."""
+    return [
+        f"DataLoader.Train.dataset.image_root={root}",
+        f"DataLoader.Train.dataset.cls_label_path={root}/train_list.txt",
+        f"DataLoader.Eval.dataset.image_root={root}",
+        f"DataLoader.Eval.dataset.cls_label_path={root}/test_list.txt",
+        f"DataLoader.Train.dataset.transform_ops.1.ResizeImage.size={size}",
+        f"DataLoader.Eval.dataset.transform_ops.1.ResizeImage.size={size}",
+        f"Infer.transforms.1.ResizeImage.size={size}",
+        f"Infer.PostProcess.class_id_map_file={root}/label_names.txt",
+        f"Global.image_shape=[3,{size},{size}]",
+    ]
+
+
+@pytest.fixture(scope="session")
+def trained_fashion_model(tmp_path_factory):
+    """HRNet_W18_small_v1 trained for a few minutes on 3000 real Fashion-MNIST
+    images (shared by the export and deploy tests). Returns (cfg, eval stats)."""
+    from ppcls_hrnet.config import load_config
+    from ppcls_hrnet.engine.trainer import Trainer
+
+    data = make_fashion_subset(tmp_path_factory.mktemp("fashion3k"), 3000, 1000)
+    out = tmp_path_factory.mktemp("fashion3k_train")
+    cfg = load_config(QUICK_START, fashion_overrides(data) + [
+        f"Global.output_dir={out}", "Global.epochs=4", "Global.print_batch_step=20",
+        f"Global.save_inference_dir={out}/inference"])
+    stats = Trainer(cfg).fit()
+    cfg = load_config(QUICK_START, fashion_overrides(data) + [
+        f"Global.output_dir={out}", f"Global.save_inference_dir={out}/inference",
+        f"Global.pretrained_model={out}/HRNet_W18_small_v1/latest"])
+    return cfg, stats

@@ -1,4 +1,5 @@
 """The `ppcls-hrnet` console script, run in-process."""
+import ast
 import json
 
 from ppcls_hrnet.cli import main
@@ -25,3 +26,28 @@ def test_models_table_is_measured_and_cached(tmp_path, monkeypatch, capsys):
 def test_models_unknown_pattern_is_a_clear_error(capsys):
     assert main(["models", "ResNet*"]) == 2
     assert "no model matches 'ResNet*'" in capsys.readouterr().err
+
+
+def test_train_eval_infer_through_the_cli(tmp_path, capsys):
+    from conftest import QUICK_START, fashion_overrides, make_fashion_subset
+
+    data = make_fashion_subset(tmp_path / "data", 64, 20)
+    out = tmp_path / "out"
+    common = ["-c", str(QUICK_START)]
+    for o in fashion_overrides(data) + [f"Global.output_dir={out}", "Global.epochs=1",
+                                        "DataLoader.Train.sampler.batch_size=32"]:
+        common += ["-o", o]
+    assert main(["train", *common]) == 0
+    weights = f"Global.pretrained_model={out}/HRNet_W18_small_v1/latest"
+    assert main(["eval", *common, "-o", weights]) == 0
+    one_image = next((data / "images/test/Bag").iterdir())
+    capsys.readouterr()
+    assert main(["infer", *common, "-o", weights, "-o", f"Infer.infer_imgs={one_image}"]) == 0
+    printed = capsys.readouterr().out.strip().splitlines()
+    assert len(printed) == 1 and str(one_image) in printed[0]
+    result = ast.literal_eval(printed[0])  # the printed dict, as PaddleClas prints it
+    assert len(result["class_ids"]) == 3 and len(result["label_names"]) == 3
+    assert result["scores"] == sorted(result["scores"], reverse=True)
+    # no weights: a plain error, not random predictions
+    assert main(["infer", *common, "-o", f"Infer.infer_imgs={one_image}"]) == 2
+    assert "infer needs trained weights" in capsys.readouterr().err

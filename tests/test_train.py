@@ -9,6 +9,7 @@ import numpy as np
 import paddle
 import pytest
 
+from conftest import QUICK_START, fashion_overrides, make_fashion_subset
 from ppcls_hrnet.config import load_config
 from ppcls_hrnet.engine import checkpoint as ckpt_module
 from ppcls_hrnet.engine.checkpoint import CheckpointError, load_checkpoint
@@ -16,44 +17,14 @@ from ppcls_hrnet.engine.trainer import Trainer
 from ppcls_hrnet.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
-QUICK_START = ROOT / "configs/quick_start/HRNet_W18_small_v1_fashion_mnist.yaml"
-FASHION_SOURCE = Path("/usr/share/datasets/fashion-mnist")
-
-
-def make_subset(out_dir, n_train, n_test):
-    if not FASHION_SOURCE.is_dir():
-        message = "Debian's dataset-fashion-mnist is not installed (apt-get install dataset-fashion-mnist)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    from ppcls_hrnet.data import convert_fashion_mnist
-
-    convert_fashion_mnist(str(out_dir), limit_train=n_train, limit_test=n_test, progress=False)
-    return out_dir
-
-
-def data_overrides(root, size=32):
-    """Point the quick-start config at `root` and shrink images to size x size."""
-    return [
-        f"DataLoader.Train.dataset.image_root={root}",
-        f"DataLoader.Train.dataset.cls_label_path={root}/train_list.txt",
-        f"DataLoader.Eval.dataset.image_root={root}",
-        f"DataLoader.Eval.dataset.cls_label_path={root}/test_list.txt",
-        f"DataLoader.Train.dataset.transform_ops.1.ResizeImage.size={size}",
-        f"DataLoader.Eval.dataset.transform_ops.1.ResizeImage.size={size}",
-        f"Infer.transforms.1.ResizeImage.size={size}",
-        f"Infer.PostProcess.class_id_map_file={root}/label_names.txt",
-        f"Global.image_shape=[3,{size},{size}]",
-    ]
-
 
 @pytest.fixture(scope="module")
 def tiny_data(tmp_path_factory):
-    return make_subset(tmp_path_factory.mktemp("fm_tiny"), 96, 40)
+    return make_fashion_subset(tmp_path_factory.mktemp("fm_tiny"), 96, 40)
 
 
 def tiny_config(data, out, *extra):
-    return load_config(QUICK_START, data_overrides(data) + [
+    return load_config(QUICK_START, fashion_overrides(data) + [
         f"Global.output_dir={out}", "Global.epochs=2", "Global.print_batch_step=1",
         "DataLoader.Train.sampler.batch_size=32", "DataLoader.Eval.sampler.batch_size=40", *extra])
 
@@ -203,7 +174,7 @@ def test_two_process_data_parallel_training(tiny_data, tmp_path):
     log_dir = tmp_path / "launch_logs"
     cmd = [sys.executable, "-m", "paddle.distributed.launch", "--nproc_per_node", "2",
            "--log_dir", str(log_dir), str(ROOT / "tools/train.py"), "-c", str(QUICK_START)]
-    for o in data_overrides(tiny_data) + [f"Global.output_dir={out}", "Global.epochs=1",
+    for o in fashion_overrides(tiny_data) + [f"Global.output_dir={out}", "Global.epochs=1",
                                           "DataLoader.Train.sampler.batch_size=16", "Global.seed=3"]:
         cmd += ["-o", o]
     proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=900)

@@ -257,3 +257,8 @@ class Trainer:
         if self.visualdl is not None:
             for name, value in shown.items():
                 self.visualdl.add_scalar(tag=f"{phase}/{name}", step=epoch, value=value)
+
+
+def train(cfg) -> Dict[str, float]:
+    """`ppcls-hrnet train`: fit, returning the last eval metrics."""
+    return Trainer(cfg).fit()
