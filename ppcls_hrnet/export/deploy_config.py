@@ -1,0 +1,135 @@
+"""``inference.yml``: the deploy contract written beside every exported model.
+
+Every predictor (Python, C++, serving, Lite) reads the model files, the input
+spec, the preprocessing ops, the post-processing and the labels from here and
+keeps no constants of its own. Layout (PaddleClas's PreProcess/PostProcess
+sections plus what a deploy target needs to run without the training config):
+
+    model_name: HRNet_W18_C
+    class_num: 1000
+    files: {pir: inference.json, legacy: inference.pdmodel, params: inference.pdiparams}
+    input: {name: x, shape: [-1, 3, 224, 224], dtype: float32, layout: NCHW}
+    output: {softmax: true}
+    PreProcess: {transform_ops: [{DecodeImage: {...}}, ...]}   # applied to the file's bytes
+    PostProcess: {name: Topk, topk: 5, label_list: [...] | null}
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+import yaml
+
+from ..data.transforms import build_transforms
+from ..errors import ConfigError, HRNetError
+
+DEPLOY_FILE = "inference.yml"
+FORMAT_VERSION = 1
+
+
+class DeployConfigError(HRNetError):
+    pass
+
+
+@dataclass(frozen=True)
+class DeployConfig:
+    model_dir: Path
+    model_name: str
+    class_num: int
+    files: Dict[str, str]
+    input_name: str
+    input_shape: List[int]  # [-1, C, H, W]
+    softmax: bool
+    transform_ops: list
+    topk: int
+    label_list: Optional[List[str]]
+
+    def build_transforms(self):
+        return build_transforms(self.transform_ops)
+
+    def model_file(self, fmt: str) -> Optional[Path]:
+        name = self.files.get(fmt)
+        return self.model_dir / name if name else None
+
+
+def transforms_output_shape(transform_ops) -> tuple:
+    """Shape the ops produce from an image: checks Infer.transforms fit the export size."""
+    import cv2
+
+    probe = np.full((300, 400, 3), 128, np.uint8)  # any size: resize/crop ops fix the output
+    ok, png = cv2.imencode(".png", probe)
+    return tuple(build_transforms(transform_ops)(png.tobytes()).shape)
+
+
+def build_deploy_config(cfg, files: Dict[str, str], softmax: bool) -> dict:
+    infer = cfg.get("Infer")
+    if not infer or not infer.get("transforms"):
+        raise ConfigError("export needs Infer.transforms (the deploy preprocessing) in the config")
+    image_shape = list(cfg.Global.image_shape)
+    produced = transforms_output_shape(infer.transforms)
+    if list(produced) != image_shape:
+        raise ConfigError(
+            f"Infer.transforms produce images of shape {list(produced)} (CHW) but Global.image_shape is "
+            f"{image_shape}: make them agree (e.g. the CropImage/ResizeImage size, and end with ToCHWImage)"
+        )
+    post = infer.PostProcess
+    labels = _label_list(post.get("class_id_map_file"), cfg.Arch.class_num)
+    return {
+        "format_version": FORMAT_VERSION,
+        "model_name": cfg.Arch.name,
+        "class_num": cfg.Arch.class_num,
+        "files": dict(files),
+        "input": {"name": "x", "shape": [-1, *image_shape], "dtype": "float32", "layout": "NCHW"},
+        "output": {"softmax": bool(softmax)},
+        "PreProcess": {"transform_ops": build_transforms(infer.transforms).to_config()},
+        "PostProcess": {"name": "Topk", "topk": int(post.topk), "label_list": labels},
+    }
+
+
+def _label_list(class_id_map_file, class_num: int) -> Optional[List[str]]:
+    from ..postprocess import load_label_map
+
+    mapping = load_label_map(class_id_map_file)
+    if mapping is None:
+        return None
+    missing = [i for i in range(class_num) if i not in mapping]
+    if missing:
+        raise ConfigError(f"class_id_map_file {class_id_map_file} has no label for class ids {missing[:10]}")
+    return [mapping[i] for i in range(class_num)]
+
+
+def write_deploy_config(directory: Path, content: dict) -> Dict[str, str]:
+    (Path(directory) / DEPLOY_FILE).write_text(
+        yaml.safe_dump(content, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    return {"deploy_config": DEPLOY_FILE}
+
+
+def read_deploy_config(model_dir) -> DeployConfig:
+    model_dir = Path(model_dir)
+    path = model_dir / DEPLOY_FILE
+    if not model_dir.is_dir():
+        raise DeployConfigError(f"inference model directory {model_dir} does not exist; "
+                                "export one with `ppcls-hrnet export -c CONFIG`")
+    if not path.is_file():
+        raise DeployConfigError(
+            f"{model_dir} has no {DEPLOY_FILE} (the deploy contract: input size, preprocessing, labels). "
+            "Re-export the model with `ppcls-hrnet export -c CONFIG` to write it")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        deploy = DeployConfig(
+            model_dir=model_dir, model_name=data["model_name"], class_num=int(data["class_num"]),
+            files=dict(data["files"]), input_name=data["input"]["name"],
+            input_shape=list(data["input"]["shape"]), softmax=bool(data["output"]["softmax"]),
+            transform_ops=list(data["PreProcess"]["transform_ops"]),
+            topk=int(data["PostProcess"]["topk"]), label_list=data["PostProcess"].get("label_list"),
+        )
+    except (yaml.YAMLError, KeyError, TypeError, ValueError) as e:
+        raise DeployConfigError(f"{path} is not a valid {DEPLOY_FILE} ({type(e).__name__}: {e}); "
+                                "re-export the model to rewrite it") from None
+    if deploy.label_list is not None and len(deploy.label_list) != deploy.class_num:
+        raise DeployConfigError(f"{path}: label_list has {len(deploy.label_list)} names "
+                                f"for {deploy.class_num} classes")
+    return deploy
+
