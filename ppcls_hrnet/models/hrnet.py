@@ -14,7 +14,7 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
-from .layers import BLOCKS, Bottleneck, ConvBN, upsample_nearest
+from .layers import BLOCKS, Bottleneck, ConvBN, global_avg_pool, upsample_nearest
 from .spec import FEATURE_STRIDES, HRNetSpec, StageSpec
 
 
@@ -175,7 +175,7 @@ class HRNet(nn.Layer):
         y = ys[0]
         for conv, nxt in zip(self.cls_head_conv_list, ys[1:]):
             y = nxt + conv(y)
-        y = self.conv_last(y).mean(axis=[2, 3])
+        y = global_avg_pool(self.conv_last(y))
         if pre_logits or self.fc is None:
             return y
         return self.fc(y)

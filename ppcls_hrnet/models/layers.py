@@ -40,7 +40,7 @@ class SELayer(nn.Layer):
         self.fc_excitation = nn.Linear(mid, channels)
 
     def forward(self, x):
-        w = x.mean(axis=[2, 3])
+        w = global_avg_pool(x)
         w = F.sigmoid(self.fc_excitation(F.relu(self.fc_squeeze(w))))
         return x * w.unsqueeze([2, 3])
 
@@ -93,10 +93,18 @@ def upsample_nearest(x, scale: int):
     Paddle 3.3's PIR + oneDNN inference and paddle2onnx 2.1 both fail on the
     ``interpolate``/``upsample`` op PaddleClas uses, while reshape + expand
     runs on every backend (Paddle Inference PIR/legacy, ONNX Runtime,
-    OpenVINO, Paddle Lite) with identical results. Channels and spatial size
-    must be static (they are, for a fixed export image_shape); batch is free.
+    OpenVINO, Paddle Lite) with identical results. ``tile`` rather than
+    ``expand``: legacy oneDNN inference runs expand_v2 at ~2.4 ms a call vs
+    ~0.12 ms for tile (HRNet_W18_C: 118 -> 76 ms, PaddleClas's own speed).
+    Channels and spatial size must be static (they are, for a fixed export
+    image_shape); batch is free.
     """
     _, c, h, w = x.shape
-    x = x.reshape([-1, c, h, 1, w, 1])
-    x = x.expand([-1, c, h, scale, w, scale])
+    x = x.reshape([-1, c, h, 1, w, 1]).tile([1, 1, 1, scale, 1, scale])
     return x.reshape([-1, c, h * scale, w * scale])
+
+
+def global_avg_pool(x):
+    """[N, C, H, W] -> [N, C]. adaptive_avg_pool2d stays on oneDNN (0.04 ms a
+    call) where ``mean`` over H, W falls back to a ~1 ms kernel."""
+    return F.adaptive_avg_pool2d(x, 1).flatten(1)

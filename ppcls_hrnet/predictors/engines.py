@@ -8,6 +8,7 @@ One small interface over every inference runtime we deploy to, so predictors
 """
 from __future__ import annotations
 
+import contextlib
 import importlib
 from pathlib import Path
 from typing import Optional, Tuple
@@ -26,6 +27,10 @@ class BackendUnavailableError(HRNetError, ImportError):
 
 class InputShapeError(HRNetError, ValueError):
     """A batch that does not fit the model's input."""
+
+
+class ModelLoadError(HRNetError):
+    """The runtime rejected the model file (corrupt, truncated, wrong format)."""
 
 
 class Engine:
@@ -70,6 +75,18 @@ def _existing_file(path, what: str) -> Path:
     return path
 
 
+@contextlib.contextmanager
+def _loading(runtime: str, path):
+    """Runtime exceptions while loading a model -> ModelLoadError naming the file."""
+    try:
+        yield
+    except HRNetError:
+        raise
+    except Exception as err:  # each runtime raises its own (RuntimeError, ORT's Fail, ...)
+        reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise ModelLoadError(f"{runtime} could not load {path}: {reason}") from err
+
+
 def _dims(shape) -> Shape:
     """Runtime shape (ints, -1, strings or Dimension objects) -> ints and None."""
     return tuple(d if isinstance(d, int) and d >= 0 else None for d in shape)
@@ -86,32 +103,18 @@ class PaddleInferenceEngine(Engine):
                  use_gpu: bool = False, gpu_mem: int = 500, gpu_id: int = 0,
                  model_format: str = "auto", prefix: str = "inference",
                  ir_optim: bool = True):
-        import paddle
         import paddle.inference as paddle_infer
 
         files = find_inference_model(model_dir, prefix, model_format)
-        config = paddle_infer.Config(str(files.model_file), str(files.params_file))
-        config.disable_glog_info()
-        config.switch_ir_optim(ir_optim)
-        if use_gpu:
-            if not paddle.is_compiled_with_cuda():
-                raise BackendUnavailableError("use_gpu=True needs paddlepaddle-gpu; this paddle is CPU-only")
-            config.enable_use_gpu(gpu_mem, gpu_id)
-        else:
-            config.disable_gpu()
-            config.set_cpu_math_library_num_threads(cpu_threads)
-            if enable_mkldnn:
-                config.enable_onednn()
-        # Paddle 3.3.1's memory_optimize_pass is missing for PIR programs:
-        # enabling it makes every .json model fail to load.
-        if files.format == "legacy":
-            config.enable_memory_optim()
-        self._predictor = paddle_infer.create_predictor(config)
+        config = _paddle_config(files, enable_mkldnn, cpu_threads, use_gpu, gpu_mem, gpu_id, ir_optim)
+        with _loading("Paddle Inference", files.model_file):
+            self._predictor = paddle_infer.create_predictor(config)
+            self.input_shape = read_input_shape(files)
         (input_name,) = self._predictor.get_input_names()
         self._input = self._predictor.get_input_handle(input_name)
         self._output = self._predictor.get_output_handle(self._predictor.get_output_names()[0])
-        self.input_shape = read_input_shape(files)
         self.files = files
+        self.uses_onednn = config.onednn_enabled()
         self.source = str(files.model_file)
 
     def _run(self, batch):
@@ -119,6 +122,32 @@ class PaddleInferenceEngine(Engine):
         self._input.copy_from_cpu(batch)
         self._predictor.run()
         return self._output.copy_to_cpu()  # a fresh array
+
+
+def _paddle_config(files, enable_mkldnn, cpu_threads, use_gpu, gpu_mem, gpu_id, ir_optim):
+    import paddle
+    import paddle.inference as paddle_infer
+
+    config = paddle_infer.Config(str(files.model_file), str(files.params_file))
+    config.disable_glog_info()
+    config.switch_ir_optim(ir_optim)
+    if use_gpu:
+        if not paddle.is_compiled_with_cuda():
+            raise BackendUnavailableError("use_gpu=True needs paddlepaddle-gpu; this paddle is CPU-only")
+        config.enable_use_gpu(gpu_mem, gpu_id)
+    else:
+        config.disable_gpu()
+        config.set_cpu_math_library_num_threads(cpu_threads)
+        # Paddle 3 turns oneDNN on by default on x86: "off" must be said.
+        if enable_mkldnn:
+            config.enable_onednn()
+        else:
+            config.disable_onednn()
+    # Paddle 3.3.1's memory_optimize_pass is missing for PIR programs:
+    # enabling it makes every .json model fail to load.
+    if files.format == "legacy":
+        config.enable_memory_optim()
+    return config
 
 
 class OnnxRuntimeEngine(Engine):
@@ -129,7 +158,8 @@ class OnnxRuntimeEngine(Engine):
         options.intra_op_num_threads = cpu_threads
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
-        self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        with _loading("ONNX Runtime", path):
+            self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         (model_input,) = self._session.get_inputs()
         self._input_name = model_input.name
         self.input_shape = _dims(model_input.shape)
@@ -158,11 +188,12 @@ class OpenVINOEngine(Engine):
             raise ConfigError(f"OpenVINO reads {' or '.join(self.SUFFIXES)} files, got {path.name} "
                               "(export with legacy=True, or convert to ONNX)")
         core = ov.Core()
-        compiled = core.compile_model(core.read_model(str(path)), "CPU", {
-            "INFERENCE_NUM_THREADS": cpu_threads,
-            "INFERENCE_PRECISION_HINT": precision,
-            "PERFORMANCE_HINT": "LATENCY",
-        })
+        with _loading("OpenVINO", path):
+            compiled = core.compile_model(core.read_model(str(path)), "CPU", {
+                "INFERENCE_NUM_THREADS": cpu_threads,
+                "INFERENCE_PRECISION_HINT": precision,
+                "PERFORMANCE_HINT": "LATENCY",
+            })
         self._request = compiled.create_infer_request()
         self.input_shape = _dims(d.get_length() if d.is_static else -1
                                  for d in compiled.inputs[0].get_partial_shape())
