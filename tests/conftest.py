@@ -87,3 +87,15 @@ def trained_fashion_model(tmp_path_factory):
         f"Global.output_dir={out}", f"Global.save_inference_dir={out}/inference",
         f"Global.pretrained_model={out}/HRNet_W18_small_v1/latest"])
     return cfg, stats
+
+
+@pytest.fixture(autouse=True)
+def _ppcls_logger_propagates():
+    """The CLI gives the package logger its own handler and stops propagation
+    (right for a process); tests that ran it must not hide logs from caplog."""
+    import logging
+
+    yield
+    logger = logging.getLogger("ppcls_hrnet")
+    logger.propagate = True
+    logger.handlers.clear()
