@@ -186,3 +186,49 @@ def test_two_process_data_parallel_training(tiny_data, tmp_path):
     # each rank trained on its own half: 96 images / 2 ranks / batch 16 = 3 iterations
     assert "[Iter: 3/3]" in logs
     assert (out / "HRNet_W18_small_v1/latest.pdparams").exists()
+
+
+def test_lr_schedules_step_per_update():
+    from ppcls_hrnet.engine.optim import build_lr_scheduler
+
+    def lrs(cfg, epochs, steps):
+        sched = build_lr_scheduler(cfg, epochs, steps)
+        out = []
+        for _ in range(epochs * steps):
+            out.append(sched.get_lr())
+            sched.step()
+        return out
+
+    piecewise = lrs({"name": "Piecewise", "decay_epochs": [1, 2], "values": [0.1, 0.01, 0.001]}, 3, 4)
+    assert piecewise == pytest.approx([0.1] * 4 + [0.01] * 4 + [0.001] * 4)
+    cosine = lrs({"name": "Cosine", "learning_rate": 0.1, "warmup_epoch": 1, "warmup_start_lr": 0.0,
+                  "eta_min": 0.0}, 3, 4)
+    assert cosine[:4] == pytest.approx([0.0, 0.025, 0.05, 0.075])  # linear warmup
+    assert cosine[4] == pytest.approx(0.1)  # peak right after warmup
+    assert cosine[-1] < 0.01 and cosine == sorted(cosine[:5]) + sorted(cosine[5:], reverse=True)
+
+
+def test_gradient_accumulation_steps_once_per_n_batches(tiny_data, tmp_path):
+    # 96 images / batch 16 = 6 batches; update_freq 4 -> 2 optimizer steps per epoch
+    trainer = Trainer(tiny_config(tiny_data, tmp_path, "Global.epochs=1", "Global.update_freq=4",
+                                  "DataLoader.Train.sampler.batch_size=16", "Global.eval_during_train=False"))
+    assert trainer.steps_per_epoch == 2
+    steps = []
+    real_step = trainer.optimizer.step
+    trainer.optimizer.step = lambda: (steps.append(1), real_step())
+    trainer.fit()
+    assert len(steps) == 2
+    assert trainer.scheduler.last_epoch == 2
+
+
+def test_ema_weights_are_evaluated_and_kept_as_best(tiny_data, tmp_path):
+    out = tmp_path / "out"
+    trainer = Trainer(tiny_config(tiny_data, out, "Global.epochs=1", "EMA.decay=0.5"))
+    trainer.fit()
+    model_dir = out / "HRNet_W18_small_v1"
+    best = weights(model_dir / "best_model.pdparams")
+    latest = weights(model_dir / "latest.pdparams")
+    ema = {k: np.asarray(v) for k, v in trainer.ema.state_dict().items()}
+    key = "conv_layer1_1.conv.weight"
+    assert np.allclose(best[key], ema[key]) and not np.allclose(best[key], latest[key])
+    assert (model_dir / "latest.pdema").exists()
