@@ -25,6 +25,13 @@ def set_device(cfg) -> str:
     return device
 
 
+def require_trained_weights(cfg, purpose: str) -> None:
+    """eval/infer/export on random weights would print meaningless results: refuse."""
+    if not cfg.Global.pretrained_model and not cfg.Arch.pretrained:
+        raise ConfigError(f"{purpose} needs trained weights: -o Global.pretrained_model=output/<model>/best_model "
+                          "(or -o Arch.pretrained=True for PaddleClas's ImageNet weights)")
+
+
 def build_model(cfg, pretrained=None):
     """The Arch model; ``pretrained`` (path/URL) defaults to Global.pretrained_model."""
     arch = cfg.Arch
@@ -41,7 +48,7 @@ def build_dataset(cfg, split: str) -> ImageNetDataset:
     return ImageNetDataset(
         image_root=ds.image_root, cls_label_path=ds.cls_label_path,
         transform_ops=ds.transform_ops, class_num=cfg.Arch.class_num,
-        delimiter=ds.get("delimiter") or " ", skip_bad=bool(ds.get("skip_bad")),
+        delimiter=ds.delimiter, skip_bad=ds.skip_bad,
     )
 
 

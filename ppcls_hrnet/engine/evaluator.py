@@ -1,15 +1,13 @@
 """Evaluation: loss and top-k accuracy over a loader, with a progress bar."""
 from __future__ import annotations
 
+import logging
 from typing import Dict
 
 import paddle
 from tqdm import tqdm
 
-import logging
-
-from ..errors import ConfigError
-from .builders import build_loader, build_model, set_device
+from .builders import build_loader, build_model, require_trained_weights, set_device
 from .logs import format_metrics
 from .losses import CombinedLoss
 from .metrics import TopkAcc, build_topk_acc
@@ -41,8 +39,7 @@ def evaluate(model, loader, loss_fn: CombinedLoss, metric: TopkAcc, progress: bo
 
 def run_eval(cfg) -> Dict[str, float]:
     """`ppcls-hrnet eval`: the Eval split with Global.pretrained_model's weights."""
-    if not cfg.Global.pretrained_model and not cfg.Arch.pretrained:
-        raise ConfigError("eval needs trained weights: -o Global.pretrained_model=output/<model>/best_model")
+    require_trained_weights(cfg, "eval")
     set_device(cfg)
     model = build_model(cfg)
     loader = build_loader(cfg, "Eval", distributed=False)

@@ -13,7 +13,7 @@ from ..data import DataError, build_transforms
 from ..data.images import list_images
 from ..errors import ConfigError
 from ..postprocess import Topk
-from .builders import build_model, set_device
+from .builders import build_model, require_trained_weights, set_device
 
 logger = logging.getLogger("ppcls_hrnet")
 
@@ -37,8 +37,7 @@ def run_infer(cfg) -> List[dict]:
     if not infer or not infer.get("infer_imgs"):
         raise ConfigError("infer needs Infer.infer_imgs (an image, a folder): -o Infer.infer_imgs=PATH")
     set_device(cfg)
-    if not cfg.Global.pretrained_model and not cfg.Arch.pretrained:
-        raise ConfigError("infer needs trained weights: -o Global.pretrained_model=output/<model>/best_model")
+    require_trained_weights(cfg, "infer")
     model = build_model(cfg)
     model.eval()
     transforms = build_transforms(infer.transforms)

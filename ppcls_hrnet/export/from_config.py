@@ -4,8 +4,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from ..engine.builders import build_model, set_device
-from ..errors import ConfigError
+from ..engine.builders import build_model, require_trained_weights, set_device
 from .deploy_config import build_deploy_config, write_deploy_config
 from .exporter import MODEL_SUFFIXES, PARAMS_SUFFIX, export_inference_model
 
@@ -13,9 +12,7 @@ logger = logging.getLogger("ppcls_hrnet")
 
 
 def export_from_config(cfg, legacy: bool = False, save_dir=None) -> Path:
-    if not cfg.Global.pretrained_model and not cfg.Arch.pretrained:
-        raise ConfigError("export needs trained weights: -o Global.pretrained_model=output/<model>/best_model "
-                          "(or Arch.pretrained=True for PaddleClas's ImageNet weights)")
+    require_trained_weights(cfg, "export")
     save_dir = Path(save_dir or cfg.Global.save_inference_dir)
     formats = ("pir", "legacy") if legacy else ("pir",)
     files = {fmt: "inference" + MODEL_SUFFIXES[fmt] for fmt in formats}
