@@ -232,3 +232,17 @@ def test_ema_weights_are_evaluated_and_kept_as_best(tiny_data, tmp_path):
     key = "conv_layer1_1.conv.weight"
     assert np.allclose(best[key], ema[key]) and not np.allclose(best[key], latest[key])
     assert (model_dir / "latest.pdema").exists()
+
+
+def test_skip_bad_from_the_config_counts_bad_lines(tiny_data, tmp_path):
+    lines = (tiny_data / "train_list.txt").read_text().splitlines()
+    bad_list = tmp_path / "with_bad_line.txt"
+    bad_list.write_text("\n".join(lines + ["images/train/Bag/missing_label.png"]) + "\n")
+    overrides = [f"DataLoader.Train.dataset.cls_label_path={bad_list}", "Global.eval_during_train=False"]
+    from ppcls_hrnet.data import DataError
+
+    with pytest.raises(DataError, match="with_bad_line.txt:97"):
+        Trainer(tiny_config(tiny_data, tmp_path, *overrides))
+    trainer = Trainer(tiny_config(tiny_data, tmp_path, *overrides, "DataLoader.Train.dataset.skip_bad=True"))
+    assert len(trainer.train_loader.dataset) == 96
+    assert trainer.train_loader.dataset.num_skipped == 1

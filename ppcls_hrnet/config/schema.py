@@ -82,6 +82,9 @@ _data_split = Section({
             "image_root": Field(STR, doc="folder the label list's paths are relative to"),
             "cls_label_path": Field(STR, doc="label list: lines `relative/path.jpg <int label>`"),
             "transform_ops": _transform_ops,
+            "delimiter": Field(STR, " ", "separator between path and label in the label list"),
+            "skip_bad": Field(BOOL, False, "skip (and count) unreadable images and bad label lines "
+                                           "instead of stopping with an error"),
         },
     }, default_name="ImageNetDataset"),
     "sampler": Variants(
