@@ -2,7 +2,7 @@
 from .errors import ConfigError, HRNetError, UnknownModelError, WeightsError
 
 __version__ = "0.1.0"
-__all__ = ["create_model", "list_models", "HRNetError", "UnknownModelError",
+__all__ = ["create_model", "list_models", "predict", "create_predictor", "HRNetError", "UnknownModelError",
            "WeightsError", "ConfigError", "__version__"]
 
 
@@ -13,4 +13,8 @@ def __getattr__(name):
         from . import models
 
         return getattr(models, name)
+    if name in ("predict", "create_predictor"):
+        from .predictors import api
+
+        return getattr(api, name)
     raise AttributeError(f"module 'ppcls_hrnet' has no attribute {name!r}")

@@ -9,6 +9,7 @@ import argparse
 import logging
 import sys
 import warnings
+from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
 from .errors import HRNetError
@@ -99,6 +100,115 @@ def _export(p: argparse.ArgumentParser) -> Handler:
     return run
 
 
+def str2bool(text) -> bool:
+    """PaddleClas writes flags as --use_gpu=False; accept that and a bare --use_gpu."""
+    if isinstance(text, bool):
+        return text
+    value = str(text).strip().lower()
+    if value in ("true", "t", "yes", "y", "1", "on"):
+        return True
+    if value in ("false", "f", "no", "n", "0", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected True or False, got {text!r}")
+
+
+def _flag(p: argparse.ArgumentParser, name: str, default: bool, help: str) -> None:
+    p.add_argument(name, type=str2bool, nargs="?", const=True, default=default, metavar="BOOL", help=help)
+
+
+@command("predict", help="classify images (file, folder or URL) with a model name + weights or an "
+                         "exported model; also `ppcls-hrnet --model_name=... --infer_imgs=...`")
+def _predict(p: argparse.ArgumentParser) -> Handler:
+    from .predictors.backends import BACKENDS, PRECISIONS
+
+    p.add_argument("--infer_imgs", required=True, nargs="+", help="image file(s), folder(s) or http(s) URL(s)")
+    p.add_argument("--model_name", default=None, help="e.g. HRNet_W18_C (`ppcls-hrnet models` lists them)")
+    p.add_argument("--pretrained", default=None, help="weights for --model_name: a .pdparams path or URL "
+                   "(default: PaddleClas's official weights, downloaded once)")
+    _flag(p, "--use_ssld", False, "official SSLD weights for --model_name")
+    p.add_argument("--inference_model_dir", default=None, help="an exported model (has inference.yml)")
+    p.add_argument("--backend", default="auto", choices=["auto", *BACKENDS],
+                   help="auto: the fastest installed engine for the precision (default)")
+    p.add_argument("--precision", default=None, choices=PRECISIONS, help="default fp32 (fp16 with --use_fp16)")
+    _flag(p, "--use_gpu", False, "run on GPU (needs paddlepaddle-gpu)")
+    p.add_argument("--gpu_mem", type=int, default=500, help="initial GPU memory pool, MB")
+    _flag(p, "--use_tensorrt", False, "Paddle Inference with TensorRT (GPU build with TensorRT)")
+    _flag(p, "--use_fp16", False, "half precision (GPU)")
+    _flag(p, "--enable_mkldnn", True, "Paddle Inference CPU: oneDNN kernels")
+    _flag(p, "--ir_optim", True, "Paddle Inference graph optimisation")
+    p.add_argument("--cpu_num_threads", type=int, default=2)
+    p.add_argument("--batch_size", type=int, default=1)
+    p.add_argument("--topk", type=int, default=None, help="default: the model's inference.yml (5)")
+    p.add_argument("--class_id_map_file", default=None, help="lines `<class id> <label name>`")
+    p.add_argument("--resize_short", type=int, default=None, help="default 256 (or the exported model's)")
+    p.add_argument("--crop_size", type=int, default=None, help="default 224 (or the exported model's)")
+    p.add_argument("--save_dir", default=None, help="also write the results to SAVE_DIR/predictions.json")
+
+    def run(args):
+        from .predictors.api import create_predictor
+        from .predictors.results import format_result, save_results
+
+        predictor = create_predictor(
+            args.model_name, args.inference_model_dir, args.pretrained, use_ssld=args.use_ssld,
+            backend=args.backend, precision=args.precision, use_gpu=args.use_gpu, use_tensorrt=args.use_tensorrt,
+            use_fp16=args.use_fp16, enable_mkldnn=args.enable_mkldnn, cpu_num_threads=args.cpu_num_threads,
+            gpu_mem=args.gpu_mem, ir_optim=args.ir_optim, batch_size=args.batch_size, topk=args.topk,
+            class_id_map_file=args.class_id_map_file, resize_short=args.resize_short, crop_size=args.crop_size)
+        results = []
+        for result in predictor.predict(args.infer_imgs):
+            if "error" not in result:
+                print(format_result(result))
+            results.append(result)
+        if args.save_dir:
+            path = save_results(results, args.save_dir, predictor)
+            print(f"saved {len(results)} results to {path}")
+        failed = sum("error" in r for r in results)
+        if failed:
+            print(f"{failed} of {len(results)} inputs could not be predicted (see the errors above)",
+                  file=sys.stderr)
+        return 1 if failed else 0
+
+    return run
+
+
+@command("onnx", help="convert an exported model to ONNX with paddle2onnx and check it against Paddle")
+def _onnx(p: argparse.ArgumentParser) -> Handler:
+    p.add_argument("--inference_model_dir", required=True, help="an exported model (has inference.yml)")
+    p.add_argument("--save_file", default=None, help="default: <inference_model_dir>/inference.onnx "
+                   "(recorded in inference.yml, so predictors find it)")
+    p.add_argument("--opset_version", type=int, default=11)
+    p.add_argument("--model_format", default="auto", choices=["auto", "pir", "legacy"],
+                   help="which Paddle program to convert (auto: inference.json)")
+    p.add_argument("--check_imgs", nargs="+", default=None,
+                   help="images (files/folders/URLs) to compare ONNX Runtime with Paddle Inference on")
+    p.add_argument("--cpu_num_threads", type=int, default=2)
+
+    def run(args):
+        from .export.deploy_config import read_deploy_config, register_model_files
+        from .export.onnx import convert_to_onnx, onnx_input_shape
+        from .predictors.engines import OnnxRuntimeEngine, PaddleInferenceEngine
+        from .predictors.parity import compare_engines
+
+        deploy = read_deploy_config(args.inference_model_dir)
+        save_file = Path(args.save_file or deploy.model_dir / "inference.onnx")
+        onnx_file = convert_to_onnx(deploy.model_dir, save_file, args.opset_version,
+                                    model_format=args.model_format)
+        if onnx_file.resolve().parent == deploy.model_dir.resolve():
+            register_model_files(deploy.model_dir, {"onnx": onnx_file.name})
+        shape = ["N" if d is None else d for d in onnx_input_shape(onnx_file)]
+        print(f"wrote {onnx_file} (opset {args.opset_version}, input {shape})")
+        if not args.check_imgs:
+            print("not checked against Paddle: pass --check_imgs IMAGES to compare on real images")
+            return 0
+        report = compare_engines(
+            PaddleInferenceEngine(deploy.model_dir, cpu_threads=args.cpu_num_threads, model_format=args.model_format),
+            OnnxRuntimeEngine(onnx_file, cpu_threads=args.cpu_num_threads), deploy, args.check_imgs)
+        print(report.summary("Paddle Inference", "ONNX Runtime"))
+        return 0
+
+    return run
+
+
 @command("data", help="prepare a dataset: `data fashion-mnist OUT_DIR`")
 def _data(p: argparse.ArgumentParser) -> Handler:
     p.add_argument("dataset", choices=["fashion-mnist"])
@@ -154,21 +264,34 @@ def _setup_logging() -> None:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    _import_paddle_quietly()
-    _setup_logging()
+    setup_process()
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0].startswith("--") and argv[0] not in ("--help", "--version"):
+        argv = ["predict", *argv]  # PaddleClas's `paddleclas --model_name=... --infer_imgs=...`
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):
         parser.print_help()
         return 2
+    return run_guarded(args.handler, args)
+
+
+def run_guarded(function, *args) -> int:
+    """Run a command: our errors become one `error: ...` line and exit code 2, not a traceback."""
     try:
-        return args.handler(args)
+        return function(*args)
     except HRNetError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+def setup_process() -> None:
+    """What every entry point (CLI, deploy scripts) does first."""
+    _import_paddle_quietly()
+    _setup_logging()
 
 
 def run_as_tool(command_name: str) -> None:

@@ -7,6 +7,6 @@ The schema (every key, type and default) is the table in ``schema.py``.
 """
 from .config import Config
 from .load import load_config, validate_config
-from .schema import TRAIN_SCHEMA, TRANSFORM_OPS
+from .schema import PREDICT_SCHEMA, TRAIN_SCHEMA, TRANSFORM_OPS
 
-__all__ = ["Config", "load_config", "validate_config", "TRAIN_SCHEMA", "TRANSFORM_OPS"]
+__all__ = ["Config", "load_config", "validate_config", "TRAIN_SCHEMA", "PREDICT_SCHEMA", "TRANSFORM_OPS"]

@@ -186,3 +186,52 @@ TRAIN_SCHEMA = Section({
         "Eval": OpList(_topk_acc, default=_default_metric),
     },
 })
+
+
+# ---------------------------------------------------------------- deploy
+
+
+def _backends() -> List[str]:
+    from ..predictors.backends import BACKENDS
+
+    return ["auto", *BACKENDS]
+
+
+# deploy/configs/inference_cls.yaml: PaddleClas's deploy/python keys plus
+# ours (backend, precision, save_dir). Preprocessing is NOT configured here:
+# it is the model's inference.yml, written by export.
+PREDICT_SCHEMA = Section({
+    "Global": {
+        "infer_imgs": Field((STR, ListOf(STR)), doc="image file(s), folder(s) or http(s) URL(s)"),
+        "inference_model_dir": Field(STR, doc="exported model directory (with inference.yml)"),
+        "batch_size": Field(INT, 1, min=1),
+        "use_gpu": Field(BOOL, False),
+        "gpu_mem": Field(INT, 8000, "initial GPU memory pool, MB", min=1),
+        "enable_mkldnn": Field(BOOL, True, "Paddle Inference CPU: oneDNN kernels"),
+        "cpu_num_threads": Field(INT, 2, min=1),
+        "ir_optim": Field(BOOL, True),
+        "use_tensorrt": Field(BOOL, False, "Paddle Inference + TensorRT (GPU build with TensorRT)"),
+        "use_fp16": Field(BOOL, False, "half precision (GPU)"),
+        "use_onnx": Field(BOOL, False, "run inference.onnx on ONNX Runtime (same as backend: onnxruntime)"),
+        "benchmark": Field(BOOL, False, "print preprocess/inference/postprocess time per image"),
+        "enable_profile": Field(BOOL, False, "accepted for PaddleClas configs; use `ppcls-hrnet benchmark`"),
+        "backend": Field(STR, "paddle", "paddle | onnxruntime | openvino | auto (fastest installed)",
+                         choices=_backends),
+        "precision": Field((STR, NULL), None, "fp32 | fp16 | bf16 | int8; null: fp32 (fp16 with use_fp16)",
+                           choices=("fp32", "fp16", "bf16", "int8", None)),
+        "save_dir": Field((STR, NULL), None, "also write the results to SAVE_DIR/predictions.json"),
+    },
+    "PostProcess": {
+        "main_indicator": Field(STR, "Topk", choices=("Topk",)),
+        "Topk": {
+            "topk": Field((INT, NULL), None, "null: the model's inference.yml (5)"),
+            "class_id_map_file": Field((STR, NULL), None, "null: the labels in inference.yml"),
+        },
+        "SavePreLabel": Section({
+            "save_dir": Field(STR, doc="copies each image into save_dir/<top-1 class id>/"),
+        }, optional=True),
+    },
+    # PaddleClas's inference_cls.yaml carries these; here the model's own
+    # inference.yml rules, so they are accepted and ignored with a warning.
+    "PreProcess": FREE,
+})

@@ -4,31 +4,17 @@ from __future__ import annotations
 import logging
 from typing import List
 
-import numpy as np
 import paddle
 import paddle.nn.functional as F
 from tqdm import tqdm
 
-from ..data import DataError, build_transforms
-from ..data.images import list_images
+from ..data import build_transforms
+from ..data.images import iter_image_batches, list_images
 from ..errors import ConfigError
 from ..postprocess import Topk
 from .builders import build_model, require_trained_weights, set_device
 
 logger = logging.getLogger("ppcls_hrnet")
-
-
-def _decode_batch(transforms, paths):
-    """Preprocessed images of the readable paths; unreadable ones are reported, not fatal."""
-    images, kept = [], []
-    for path in paths:
-        try:
-            with open(path, "rb") as f:
-                images.append(transforms(f.read()))
-            kept.append(path)
-        except (OSError, DataError) as e:
-            logger.error("skipping %s: %s", path, e)
-    return images, kept
 
 
 @paddle.no_grad()
@@ -44,12 +30,14 @@ def run_infer(cfg) -> List[dict]:
     post = Topk(infer.PostProcess.topk, infer.PostProcess.get("class_id_map_file"))
     paths = list_images(infer.infer_imgs)
     results = []
-    for start in tqdm(range(0, len(paths), infer.batch_size), desc="infer", leave=False):
-        images, kept = _decode_batch(transforms, paths[start:start + infer.batch_size])
-        if not images:
+    batches = iter_image_batches(paths, transforms, infer.batch_size)
+    for batch in tqdm(batches, total=-(-len(paths) // infer.batch_size), desc="infer", leave=False):
+        for position, why in batch.errors.items():
+            logger.error("skipping %s: %s", batch.sources[position], why)
+        if batch.images is None:
             continue
-        scores = F.softmax(model(paddle.to_tensor(np.stack(images)))).numpy()
-        for result in post(scores, kept):
+        scores = F.softmax(model(paddle.to_tensor(batch.images))).numpy()
+        for result in post(scores, batch.names):
             print(result)
             results.append(result)
     return results

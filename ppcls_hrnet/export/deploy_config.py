@@ -7,7 +7,8 @@ sections plus what a deploy target needs to run without the training config):
 
     model_name: HRNet_W18_C
     class_num: 1000
-    files: {pir: inference.json, legacy: inference.pdmodel, params: inference.pdiparams}
+    files: {pir: inference.json, legacy: inference.pdmodel, params: inference.pdiparams,
+            onnx: inference.onnx, onnx_int8: inference_int8.onnx}   # onnx*: added by later steps
     input: {name: x, shape: [-1, 3, 224, 224], dtype: float32, layout: NCHW}
     output: {softmax: true}
     PreProcess: {transform_ops: [{DecodeImage: {...}}, ...]}   # applied to the file's bytes
@@ -15,7 +16,8 @@ sections plus what a deploy target needs to run without the training config):
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
@@ -49,6 +51,32 @@ class DeployConfig:
     def build_transforms(self):
         return build_transforms(self.transform_ops)
 
+    def with_preprocess(self, resize_short: Optional[int] = None, crop_size: Optional[int] = None) -> "DeployConfig":
+        """This config with PaddleClas's --resize_short/--crop_size applied to its ops.
+
+        The exported graph has a fixed H x W, so a crop size other than the
+        model's input size is an error rather than a silent mismatch.
+        """
+        ops = [dict(op) for op in self.transform_ops]
+        for op in ops:
+            (name, params), = op.items()
+            params = dict(params or {})
+            if name == "ResizeImage" and resize_short is not None:
+                if "resize_short" not in params:
+                    raise DeployConfigError(f"{self.model_dir}: its ResizeImage resizes to a fixed size "
+                                            f"({params.get('size')}); --resize_short does not apply")
+                params["resize_short"] = int(resize_short)
+            if name == "CropImage" and crop_size is not None:
+                params["size"] = int(crop_size)
+            op[name] = params
+        model_size = list(self.input_shape[1:])
+        produced = list(transforms_output_shape(ops))
+        if produced != model_size:
+            raise DeployConfigError(
+                f"with resize_short={resize_short}, crop_size={crop_size} the images are {produced} but "
+                f"{self.model_dir} takes {model_size} (CHW): re-export at that size instead")
+        return replace(self, transform_ops=ops)
+
     def model_file(self, fmt: str) -> Optional[Path]:
         name = self.files.get(fmt)
         return self.model_dir / name if name else None
@@ -67,25 +95,54 @@ def build_deploy_config(cfg, files: Dict[str, str], softmax: bool) -> dict:
     infer = cfg.get("Infer")
     if not infer or not infer.get("transforms"):
         raise ConfigError("export needs Infer.transforms (the deploy preprocessing) in the config")
-    image_shape = list(cfg.Global.image_shape)
-    produced = transforms_output_shape(infer.transforms)
+    # the cheap, likely mistake first: transforms vs the export size
+    check_transforms_shape(infer.transforms, cfg.Global.image_shape, "Global.image_shape")
+    post = infer.PostProcess
+    return deploy_config_content(
+        cfg.Arch.name, cfg.Arch.class_num, files, cfg.Global.image_shape, infer.transforms, softmax,
+        topk=post.topk, label_list=_label_list(post.get("class_id_map_file"), cfg.Arch.class_num),
+        shape_source="Global.image_shape")
+
+
+def check_transforms_shape(transform_ops, image_shape, shape_source: str) -> list:
+    image_shape = list(image_shape)
+    produced = transforms_output_shape(transform_ops)
     if list(produced) != image_shape:
         raise ConfigError(
-            f"Infer.transforms produce images of shape {list(produced)} (CHW) but Global.image_shape is "
+            f"Infer.transforms produce images of shape {list(produced)} (CHW) but {shape_source} is "
             f"{image_shape}: make them agree (e.g. the CropImage/ResizeImage size, and end with ToCHWImage)"
         )
-    post = infer.PostProcess
-    labels = _label_list(post.get("class_id_map_file"), cfg.Arch.class_num)
+    return image_shape
+
+
+def deploy_config_content(model_name: str, class_num: int, files: Dict[str, str], image_shape,
+                          transform_ops, softmax: bool, *, topk: int = 5,
+                          label_list: Optional[List[str]] = None, shape_source: str = "the export size") -> dict:
+    """The inference.yml mapping; checks that the transforms produce the model's input shape."""
+    image_shape = check_transforms_shape(transform_ops, image_shape, shape_source)
     return {
         "format_version": FORMAT_VERSION,
-        "model_name": cfg.Arch.name,
-        "class_num": cfg.Arch.class_num,
+        "model_name": model_name,
+        "class_num": int(class_num),
         "files": dict(files),
         "input": {"name": "x", "shape": [-1, *image_shape], "dtype": "float32", "layout": "NCHW"},
         "output": {"softmax": bool(softmax)},
-        "PreProcess": {"transform_ops": build_transforms(infer.transforms).to_config()},
-        "PostProcess": {"name": "Topk", "topk": int(post.topk), "label_list": labels},
+        "PreProcess": {"transform_ops": build_transforms(transform_ops).to_config()},
+        "PostProcess": {"name": "Topk", "topk": int(topk), "label_list": label_list},
     }
+
+
+def imagenet_transform_ops(resize_short: int = 256, crop_size: int = 224) -> list:
+    """PaddleClas's ImageNet eval preprocessing (its Infer.transforms), for models
+    exported from weights alone (``ppcls-hrnet --model_name``)."""
+    return [
+        {"DecodeImage": {"to_rgb": True, "channel_first": False}},
+        {"ResizeImage": {"resize_short": int(resize_short)}},
+        {"CropImage": {"size": int(crop_size)}},
+        {"NormalizeImage": {"scale": 1.0 / 255.0, "mean": [0.485, 0.456, 0.406],
+                            "std": [0.229, 0.224, 0.225], "order": ""}},
+        {"ToCHWImage": None},
+    ]
 
 
 def _label_list(class_id_map_file, class_num: int) -> Optional[List[str]]:
@@ -104,6 +161,22 @@ def write_deploy_config(directory: Path, content: dict) -> Dict[str, str]:
     (Path(directory) / DEPLOY_FILE).write_text(
         yaml.safe_dump(content, sort_keys=False, allow_unicode=True), encoding="utf-8")
     return {"deploy_config": DEPLOY_FILE}
+
+
+def register_model_files(model_dir, files: Dict[str, str]) -> DeployConfig:
+    """Record files made after export (``{"onnx": "inference.onnx"}``) in inference.yml.
+
+    The file is rewritten through a temporary file and a rename, so a crash
+    leaves either the old or the new contract, never half of one.
+    """
+    deploy = read_deploy_config(model_dir)  # validates before we touch it
+    path = deploy.model_dir / DEPLOY_FILE
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data["files"].update(files)
+    tmp = path.with_name(f".{DEPLOY_FILE}.tmp")
+    tmp.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    os.replace(tmp, path)
+    return read_deploy_config(model_dir)
 
 
 def read_deploy_config(model_dir) -> DeployConfig:

@@ -11,6 +11,7 @@ from pathlib import Path
 from ..errors import HRNetError
 from .exporter import find_inference_model
 
+ONNX_FILE = "inference.onnx"
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
@@ -39,6 +40,19 @@ def convert_to_onnx(model_dir, save_file=None, opset_version: int = 11, *,
         if os.path.exists(tmp):
             os.unlink(tmp)
     return save_file
+
+
+def ensure_onnx(model_dir, opset_version: int = 11) -> Path:
+    """The model's ONNX file recorded in inference.yml; converted and recorded if absent."""
+    from .deploy_config import read_deploy_config, register_model_files
+
+    deploy = read_deploy_config(model_dir)
+    onnx_file = deploy.model_file("onnx")
+    if onnx_file is not None and onnx_file.is_file():
+        return onnx_file
+    onnx_file = convert_to_onnx(model_dir, Path(model_dir) / ONNX_FILE, opset_version)
+    register_model_files(model_dir, {"onnx": onnx_file.name})
+    return onnx_file
 
 
 def _paddle2onnx_export(model_file: str, params_file: str, save_file: str, opset_version: int) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 from pathlib import Path
-from typing import Optional, Tuple
+from typing import Callable, List, Optional, Tuple
 
 import numpy as np
 
@@ -96,17 +96,20 @@ class PaddleInferenceEngine(Engine):
     """Paddle Inference on an exported model directory.
 
     model_format: "auto" (``inference.json`` if present, else
-    ``inference.pdmodel``), "pir" or "legacy".
+    ``inference.pdmodel``), "pir" or "legacy". ``configure(config)`` may
+    adjust the ``paddle.inference.Config`` before the predictor is built.
     """
 
     def __init__(self, model_dir, enable_mkldnn: bool = True, cpu_threads: int = 2,
                  use_gpu: bool = False, gpu_mem: int = 500, gpu_id: int = 0,
                  model_format: str = "auto", prefix: str = "inference",
-                 ir_optim: bool = True):
+                 ir_optim: bool = True, configure: Optional[Callable] = None):
         import paddle.inference as paddle_infer
 
         files = find_inference_model(model_dir, prefix, model_format)
         config = _paddle_config(files, enable_mkldnn, cpu_threads, use_gpu, gpu_mem, gpu_id, ir_optim)
+        if configure is not None:  # precision / TensorRT settings (predictors.backends)
+            configure(config)
         with _loading("Paddle Inference", files.model_file):
             self._predictor = paddle_infer.create_predictor(config)
             self.input_shape = read_input_shape(files)
@@ -151,7 +154,7 @@ def _paddle_config(files, enable_mkldnn, cpu_threads, use_gpu, gpu_mem, gpu_id, 
 
 
 class OnnxRuntimeEngine(Engine):
-    def __init__(self, onnx_path, cpu_threads: int = 2):
+    def __init__(self, onnx_path, cpu_threads: int = 2, providers: Optional[List[str]] = None):
         ort = _import_backend("onnxruntime", "onnx")
         path = _existing_file(onnx_path, "ONNX model")
         options = ort.SessionOptions()
@@ -159,7 +162,8 @@ class OnnxRuntimeEngine(Engine):
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
         with _loading("ONNX Runtime", path):
-            self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+            self._session = ort.InferenceSession(str(path), options,
+                                                 providers=providers or ["CPUExecutionProvider"])
         (model_input,) = self._session.get_inputs()
         self._input_name = model_input.name
         self.input_shape = _dims(model_input.shape)

@@ -1,0 +1,38 @@
+"""How prediction results are shown and saved (CLI, deploy script, API users)."""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import List
+
+RESULTS_FILE = "predictions.json"
+
+
+def format_result(result: dict) -> str:
+    """PaddleClas whl's line: ``class_ids: [...], scores: [...], label_names: [...], filename: ...``."""
+    return (f"class_ids: {result['class_ids']}, scores: {result['scores']}, "
+            f"label_names: {result['label_names']}, filename: {result['file_name']}")
+
+
+def format_deploy_result(result: dict) -> str:
+    """PaddleClas deploy/python/predict_cls.py's line."""
+    return (f"{result['file_name']}:\tclass id(s): {result['class_ids']}, score(s): {result['scores']}, "
+            f"label_name(s): {result['label_names']}")
+
+
+def save_results(results: List[dict], save_dir, predictor=None) -> Path:
+    """Write ``save_dir/predictions.json`` (atomically) and return its path."""
+    save_dir = Path(save_dir)
+    save_dir.mkdir(parents=True, exist_ok=True)
+    content = {"results": results}
+    if predictor is not None:
+        content = {"model_name": predictor.deploy.model_name, "model_dir": str(predictor.deploy.model_dir),
+                   "backend": predictor.backend, "precision": predictor.options.precision, **content}
+    path = save_dir / RESULTS_FILE
+    fd, tmp = tempfile.mkstemp(prefix=f".{RESULTS_FILE}.", dir=save_dir)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump(content, f, indent=1, ensure_ascii=False)
+    os.replace(tmp, path)
+    return path
