@@ -99,3 +99,24 @@ def _ppcls_logger_propagates():
     logger = logging.getLogger("ppcls_hrnet")
     logger.propagate = True
     logger.handlers.clear()
+
+
+@pytest.fixture(scope="session")
+def small_deploy(tmp_path_factory):
+    """A quickly exported model (HRNet_W18_small_v1, 10 classes, 32x32, PIR + legacy +
+    inference.yml, random weights: for mechanics, not accuracy) and 12 real
+    Fashion-MNIST test images. Returns (model_dir, image_dir, weights_file)."""
+    import paddle
+
+    from ppcls_hrnet.config import load_config
+    from ppcls_hrnet.export.from_config import export_from_config
+    from ppcls_hrnet.models import create_model
+
+    root = tmp_path_factory.mktemp("small_deploy")
+    data = make_fashion_subset(root / "data", 10, 12)
+    paddle.seed(0)
+    weights = root / "random.pdparams"
+    paddle.save(create_model("HRNet_W18_small_v1", class_num=10).state_dict(), str(weights))
+    cfg = load_config(QUICK_START, fashion_overrides(data) + [f"Global.pretrained_model={weights}"])
+    model_dir = export_from_config(cfg, legacy=True, save_dir=root / "inference")
+    return model_dir, data / "images" / "test", weights
