@@ -209,6 +209,13 @@ def _onnx(p: argparse.ArgumentParser) -> Handler:
     return run
 
 
+@command("benchmark", help="latency of every backend and precision, engines interleaved in one run")
+def _benchmark(p: argparse.ArgumentParser) -> Handler:
+    from .benchmark import add_arguments
+
+    return add_arguments(p)
+
+
 @command("data", help="prepare a dataset: `data fashion-mnist OUT_DIR`")
 def _data(p: argparse.ArgumentParser) -> Handler:
     p.add_argument("dataset", choices=["fashion-mnist"])
