@@ -247,15 +247,21 @@ def _onednn_check(rows: Mapping[str, Row]) -> Check:
 
 
 def _openvino_gap_check(rows: Mapping[str, Row]) -> Check:
-    name = f"(b) fastest fp32 engine besides OpenVINO within {OPENVINO_GAP_TARGET:g}x of OpenVINO fp32"
+    # The issue's wording: "our fastest fp32 backend within 1.05x of OpenVINO
+    # fp32 (it may be it)". OpenVINO is one of our backends (auto's CPU fp32
+    # choice), so it counts; the best of the others is shown beside it.
+    name = f"(b) our fastest fp32 backend within {OPENVINO_GAP_TARGET:g}x of OpenVINO fp32"
     reference = rows.get(LATENCY_REFERENCE)
-    ours = _fastest(rows, lambda c: c.precision == "fp32" and c.backend != "openvino")
+    ours = _fastest(rows, lambda c: c.precision == "fp32")
     if reference is None or ours is None:
-        return _not_measured(name, "a paddle or onnxruntime fp32 engine", LATENCY_REFERENCE)
+        return _not_measured(name, LATENCY_REFERENCE)
     gap = ours.median_ms / reference.median_ms
-    return Check(name, _status(gap <= OPENVINO_GAP_TARGET),
-                 f"{ours.label} {gap:.2f}x OpenVINO's latency ({ours.median_ms:.1f} ms vs "
-                 f"{reference.median_ms:.1f} ms)")
+    detail = f"{ours.label} {gap:.2f}x OpenVINO's latency ({ours.median_ms:.1f} ms vs {reference.median_ms:.1f} ms)"
+    other = _fastest(rows, lambda c: c.precision == "fp32" and c.backend != "openvino")
+    if other is not None:
+        detail += (f"; fastest besides OpenVINO: {other.label} "
+                   f"{other.median_ms / reference.median_ms:.2f}x ({other.median_ms:.1f} ms)")
+    return Check(name, _status(gap <= OPENVINO_GAP_TARGET), detail)
 
 
 def _int8_check(rows: Mapping[str, Row]) -> Check:
