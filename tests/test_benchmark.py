@@ -85,6 +85,7 @@ def test_target_checks_report_pass_miss_and_not_measured():
     a, b, c = target_checks(rows)
     assert (a.status, b.status, c.status) == ("MISS", "PASS", "MISS")
     assert "paddle fp32 oneDNN (legacy) 3.57x" in a.detail  # 250 / 70: the faster paddle format counts
+    assert "default CPU path (openvino fp32) 3.68x" in a.detail  # 250 / 68
     assert "openvino fp32 1.00x" in b.detail and "besides OpenVINO: paddle fp32 oneDNN (legacy) 1.03x" in b.detail
     assert "openvino int8 1.89x" in c.detail and "openvino fp32 68.0 ms" in c.detail  # 68 / 36
 
@@ -258,3 +259,10 @@ def test_list_engines_prints_the_keys(capsys):
     assert handler(parser.parse_args(["--list_engines"])) == 0
     keys = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
     assert keys == list(CHOICES_BY_KEY)
+
+
+def test_the_default_cpu_path_named_in_target_a_is_autos_choice():
+    from ppcls_hrnet.predictors.backends import AUTO_ORDER
+
+    choice = CHOICES_BY_KEY[benchmark.AUTO_CPU_FP32]
+    assert (choice.backend, choice.precision) == (AUTO_ORDER[("cpu", "fp32")][0], "fp32")
