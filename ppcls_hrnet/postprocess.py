@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import os
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -28,6 +28,15 @@ def load_label_map(path: Optional[str]) -> Optional[Dict[int, str]]:
     return labels
 
 
+def topk_indices(scores: np.ndarray, k: int) -> Tuple[np.ndarray, np.ndarray]:
+    """(ids, values) of the k best classes per row, best first; ties go to the
+    lower class id, as argmax does. Rows are flattened to one score vector each."""
+    scores = np.asarray(scores).reshape(len(scores), -1)
+    k = min(k, scores.shape[1])
+    ids = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    return ids, np.take_along_axis(scores, ids, axis=1)
+
+
 class Topk:
     """Scores -> [{class_ids, scores, label_names}] per row, best first."""
 
@@ -40,14 +49,12 @@ class Topk:
             self.labels = load_label_map(class_id_map_file)
 
     def __call__(self, scores: np.ndarray, file_names: Optional[Sequence[str]] = None) -> List[dict]:
-        scores = np.asarray(scores)
-        k = min(self.topk, scores.shape[-1])
+        all_ids, all_values = topk_indices(scores, self.topk)
         results = []
-        for row_no, row in enumerate(scores):
-            ids = np.argsort(-row, kind="stable")[:k]
+        for row_no, (ids, values) in enumerate(zip(all_ids, all_values)):
             result = {
                 "class_ids": [int(i) for i in ids],
-                "scores": [round(float(row[i]), 5) for i in ids],
+                "scores": [round(float(v), 5) for v in values],
                 "label_names": [self.labels.get(int(i), "") for i in ids] if self.labels else [],
             }
             if file_names is not None:

@@ -54,6 +54,7 @@ from tqdm import tqdm
 from ..data.dataset import LabelEntry, read_label_list
 from ..data.errors import DataError
 from ..errors import ConfigError, HRNetError
+from ..postprocess import topk_indices
 from .deploy_config import DeployConfig, read_deploy_config, register_model_files
 
 logger = logging.getLogger("ppcls_hrnet")
@@ -428,7 +429,7 @@ def predict_list(engines, deploy: DeployConfig, entries_or_list, image_root=None
                 continue
             batch = np.stack(images)
             for name, engine in named.items():
-                ids, scores = _topk(np.asarray(engine.run(batch)), topk)
+                ids, scores = topk_indices(engine.run(batch), topk)
                 top[name][0].append(ids)
                 top[name][1].append(scores)
     labels = np.array([e.label for e in kept], dtype=np.int64)
@@ -441,14 +442,6 @@ def predict_list(engines, deploy: DeployConfig, entries_or_list, image_root=None
             scores=np.concatenate(scores) if scores else np.zeros((0, k), np.float32),
             skipped=skipped)
     return results["engine"] if single else results
-
-
-def _topk(outputs: np.ndarray, k: int) -> Tuple[np.ndarray, np.ndarray]:
-    outputs = outputs.reshape(len(outputs), -1)
-    k = min(k, outputs.shape[1])
-    # stable sort: ties go to the lower class id, as argmax does
-    ids = np.argsort(-outputs, axis=1, kind="stable")[:, :k]
-    return ids, np.take_along_axis(outputs, ids, axis=1)
 
 
 # ------------------------------------------------------------- accuracy report
