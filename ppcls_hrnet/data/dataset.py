@@ -66,6 +66,21 @@ def read_label_list(list_path, delimiter=" ", class_num=None, skip_bad=False):
     return entries, skipped
 
 
+def read_entry_image(image_root, entry: LabelEntry, transform, where: str = "", rng=None):
+    """A label-list entry's image through ``transform``; DataError naming the
+    file and its line (``where``: e.g. " of train_list.txt") if it cannot be used."""
+    path = os.path.join(str(image_root), entry.path)
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+        return transform(data, rng)
+    except OSError as e:
+        reason = e.strerror or str(e)
+    except ImageError as e:
+        reason = str(e)
+    raise DataError(f"image {path} (line {entry.line_no}{where}): {reason}")
+
+
 class ImageNetDataset:
     """PaddleClas's ImageNetDataset: item i -> (CHW float32 image, int64 label).
 
@@ -116,22 +131,13 @@ class ImageNetDataset:
         """Bad label lines plus bad images met so far."""
         return len(self.skipped_lines) + self.skipped_images
 
-    def image_path(self, entry):
-        return os.path.join(self.image_root, entry.path)
-
     def _load(self, entry, rng):
-        path = self.image_path(entry)
         try:
-            with open(path, "rb") as f:
-                data = f.read()
-            return self.transform(data, rng)
-        except OSError as e:
-            reason = e.strerror or str(e)
-        except ImageError as e:
-            reason = str(e)
-        message = f"image {path} (line {entry.line_no} of {self.cls_label_path}): {reason}"
-        if not self.skip_bad:
-            raise DataError(message)
+            return read_entry_image(self.image_root, entry, self.transform, f" of {self.cls_label_path}", rng)
+        except DataError as e:
+            if not self.skip_bad:
+                raise
+            message = str(e)
         with self._skipped_images.get_lock():
             self._skipped_images.value += 1
         logger.warning("skipping %s", message)

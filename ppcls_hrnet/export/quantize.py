@@ -51,7 +51,7 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 import numpy as np
 from tqdm import tqdm
 
-from ..data.dataset import LabelEntry, read_label_list
+from ..data.dataset import LabelEntry, read_entry_image, read_label_list
 from ..data.errors import DataError
 from ..errors import ConfigError, HRNetError
 from ..postprocess import topk_indices
@@ -342,16 +342,7 @@ def _check_loads(onnx_file: str, source: Path):
 
 def read_image(transforms, image_root, entry: LabelEntry) -> np.ndarray:
     """One list entry through the deploy transforms; DataError names the image and line."""
-    path = os.path.join(str(image_root), entry.path)
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-        image = transforms(data)
-    except OSError as err:
-        raise DataError(f"image {path} (line {entry.line_no}): {err.strerror or err}") from None
-    except DataError as err:
-        raise DataError(f"image {path} (line {entry.line_no}): {err}") from None
-    return np.ascontiguousarray(image, dtype=np.float32)
+    return np.ascontiguousarray(read_entry_image(image_root, entry, transforms), dtype=np.float32)
 
 
 def _label_entries(entries_or_list, image_root, what: str,
