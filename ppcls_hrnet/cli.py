@@ -185,12 +185,12 @@ def _onnx(p: argparse.ArgumentParser) -> Handler:
 
     def run(args):
         from .export.deploy_config import read_deploy_config, register_model_files
-        from .export.onnx import convert_to_onnx, onnx_input_shape
+        from .export.onnx import ONNX_FILE, convert_to_onnx, onnx_input_shape
         from .predictors.engines import OnnxRuntimeEngine, PaddleInferenceEngine
         from .predictors.parity import compare_engines
 
         deploy = read_deploy_config(args.inference_model_dir)
-        save_file = Path(args.save_file or deploy.model_dir / "inference.onnx")
+        save_file = Path(args.save_file or deploy.model_dir / ONNX_FILE)
         onnx_file = convert_to_onnx(deploy.model_dir, save_file, args.opset_version,
                                     model_format=args.model_format)
         if onnx_file.resolve().parent == deploy.model_dir.resolve():

@@ -40,13 +40,12 @@ def export_from_weights(model_name: str, pretrained=True, *, use_ssld: bool = Fa
 
     spec = get_spec(model_name)
     weights = _resolve_or_explain(resolve_weights, pretrained, spec, use_ssld)
-    state = read_state_dict(weights)
-    class_num = _class_num(state, model_name, weights)
     home = Path(cache_dir or Path(default_cache_dir()).parent) / "inference"
     save_dir = home / f"{model_name}_{crop_size}_{resize_short}_{_digest(weights)}"
-    if _usable(save_dir):
+    if _usable(save_dir):  # checked before loading the weights: a cached run reads them only to hash
         logger.info("using the exported %s in %s", model_name, save_dir)
         return save_dir
+    class_num = _class_num(read_state_dict(weights), model_name, weights)
     files = {"pir": "inference" + MODEL_SUFFIXES["pir"], "legacy": "inference" + MODEL_SUFFIXES["legacy"],
              "params": "inference" + PARAMS_SUFFIX}
     deploy = deploy_config_content(model_name, class_num, files, (3, crop_size, crop_size),
