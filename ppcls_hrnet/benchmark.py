@@ -337,7 +337,7 @@ def export_random_model(name: str, image_size: int, save_dir: Path,
     """``name`` with random weights exported like `ppcls-hrnet export` (``formats`` + inference.yml)."""
     import paddle
 
-    from .export.deploy_config import deploy_config_content, imagenet_transform_ops, write_deploy_config
+    from .deploy_contract import deploy_config_content, imagenet_transform_ops, write_deploy_config
     from .export.exporter import MODEL_SUFFIXES, PARAMS_SUFFIX, export_inference_model
     from .models import create_model
 
@@ -551,7 +551,7 @@ def _benchmark_model(report: BenchmarkReport, name: str, size: int, model_dir: P
 def _prepare_engines(report: BenchmarkReport, name: str, size: int, model_dir: Path, calib_list: Optional[Path],
                      largest_batch, progress: bool) -> List[BuiltEngine]:
     """Export (and quantize) the model, build its engines; what cannot run goes to ``report.skipped``."""
-    from .export.deploy_config import read_deploy_config
+    from .deploy_contract import read_deploy_config
 
     settings = report.settings
     choices = [CHOICES_BY_KEY[k] for k in settings.engines]

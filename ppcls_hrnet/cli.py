@@ -184,7 +184,7 @@ def _onnx(p: argparse.ArgumentParser) -> Handler:
     p.add_argument("--cpu_num_threads", type=int, default=2)
 
     def run(args):
-        from .export.deploy_config import read_deploy_config, register_model_files
+        from .deploy_contract import read_deploy_config, register_model_files
         from .export.onnx import ONNX_FILE, convert_to_onnx, onnx_input_shape
         from .predictors.engines import OnnxRuntimeEngine, PaddleInferenceEngine
         from .predictors.parity import compare_engines

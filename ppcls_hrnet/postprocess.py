@@ -1,18 +1,48 @@
 """Top-k post-processing and label maps: shared by dygraph infer and every predictor."""
 from __future__ import annotations
 
+import logging
 import os
+from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from .errors import ConfigError
 
+logger = logging.getLogger("ppcls_hrnet")
+
+# PaddleClas's ppcls/utils/imagenet1k_label_list.txt, shipped with the package
+# so ImageNet models print class names without a PaddleClas checkout.
+IMAGENET1K_LABEL_FILE = Path(__file__).parent / "resources" / "imagenet1k_label_list.txt"
+IMAGENET1K_CLASSES = 1000
+
+
+def default_label_list(class_num: int) -> Optional[List[str]]:
+    """The names a model gets when no label file is given: ImageNet-1k's for a
+    1000-class model (PaddleClas's default), none otherwise."""
+    if class_num != IMAGENET1K_CLASSES:
+        return None
+    mapping = load_label_map(str(IMAGENET1K_LABEL_FILE))
+    return [mapping[i] for i in range(IMAGENET1K_CLASSES)]
+
+
+def resolve_label_file(path: str) -> str:
+    """``path``, or the bundled ImageNet-1k list when ``path`` is PaddleClas's
+    own list and is absent (its configs point into a PaddleClas checkout:
+    ``ppcls/utils/imagenet1k_label_list.txt``)."""
+    if not os.path.isfile(path) and os.path.basename(path) == IMAGENET1K_LABEL_FILE.name:
+        logger.info("class_id_map_file %s does not exist; using the ImageNet-1k names bundled with "
+                    "ppcls_hrnet (%s), which are PaddleClas's", path, IMAGENET1K_LABEL_FILE)
+        return str(IMAGENET1K_LABEL_FILE)
+    return path
+
 
 def load_label_map(path: Optional[str]) -> Optional[Dict[int, str]]:
     """PaddleClas's class_id_map_file: lines ``<class id> <label name>``."""
     if not path:
         return None
+    path = resolve_label_file(str(path))
     if not os.path.isfile(path):
         raise ConfigError(f"class_id_map_file {path} does not exist; fix the path or set it to null")
     labels: Dict[int, str] = {}

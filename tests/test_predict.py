@@ -19,7 +19,7 @@ import yaml
 import ppcls_hrnet
 from ppcls_hrnet.cli import main
 from ppcls_hrnet.errors import ConfigError, HRNetError
-from ppcls_hrnet.export.deploy_config import DeployConfigError, read_deploy_config
+from ppcls_hrnet.deploy_contract import DeployConfigError, read_deploy_config
 from ppcls_hrnet.predictors import BackendUnavailableError, RuntimeOptions, create_engine
 from ppcls_hrnet.predictors.classifier import ClassificationPredictor
 

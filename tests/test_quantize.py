@@ -20,7 +20,7 @@ from ppcls_hrnet.data import FASHION_MNIST_CLASSES, DataError
 from ppcls_hrnet.data.dataset import LabelEntry, read_label_list
 from ppcls_hrnet.errors import ConfigError, HRNetError
 from ppcls_hrnet.export import export_inference_model, ensure_onnx, onnx_op_types
-from ppcls_hrnet.export.deploy_config import build_deploy_config, read_deploy_config, write_deploy_config
+from ppcls_hrnet.deploy_contract import build_deploy_config, read_deploy_config, write_deploy_config
 from ppcls_hrnet.export.quantize import (QuantizationError, balanced_order, compare_top1, format_report,
                                          load_calibration_images, predict_list, quantize_model)
 from ppcls_hrnet.models import create_model

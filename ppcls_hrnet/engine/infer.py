@@ -11,7 +11,7 @@ from tqdm import tqdm
 from ..data import build_transforms
 from ..data.images import iter_image_batches, list_images
 from ..errors import ConfigError
-from ..postprocess import Topk
+from ..postprocess import Topk, default_label_list
 from .builders import build_model, require_trained_weights, set_device
 
 logger = logging.getLogger("ppcls_hrnet")
@@ -27,7 +27,9 @@ def run_infer(cfg) -> List[dict]:
     model = build_model(cfg)
     model.eval()
     transforms = build_transforms(infer.transforms)
-    post = Topk(infer.PostProcess.topk, infer.PostProcess.get("class_id_map_file"))
+    label_file = infer.PostProcess.get("class_id_map_file")
+    post = Topk(infer.PostProcess.topk, label_file,
+                label_list=None if label_file else default_label_list(cfg.Arch.class_num))
     paths = list_images(infer.infer_imgs)
     results = []
     batches = iter_image_batches(paths, transforms, infer.batch_size)

@@ -5,7 +5,7 @@ import logging
 from pathlib import Path
 
 from ..engine.builders import build_model, require_trained_weights, set_device
-from .deploy_config import build_deploy_config, write_deploy_config
+from ..deploy_contract import build_deploy_config, write_deploy_config
 from .exporter import MODEL_SUFFIXES, PARAMS_SUFFIX, export_inference_model
 
 logger = logging.getLogger("ppcls_hrnet")

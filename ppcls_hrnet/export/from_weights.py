@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Optional
 
 from ..errors import WeightsError
-from .deploy_config import (DEPLOY_FILE, DeployConfigError, deploy_config_content, imagenet_transform_ops,
+from ..deploy_contract import (DEPLOY_FILE, DeployConfigError, deploy_config_content, imagenet_transform_ops,
                             read_deploy_config, write_deploy_config)
 from .exporter import MODEL_SUFFIXES, PARAMS_SUFFIX, export_inference_model
 

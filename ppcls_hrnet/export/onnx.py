@@ -44,7 +44,7 @@ def convert_to_onnx(model_dir, save_file=None, opset_version: int = 11, *,
 
 def ensure_onnx(model_dir, opset_version: int = 11) -> Path:
     """The model's ONNX file recorded in inference.yml; converted and recorded if absent."""
-    from .deploy_config import read_deploy_config, register_model_files
+    from ..deploy_contract import read_deploy_config, register_model_files
 
     deploy = read_deploy_config(model_dir)
     onnx_file = deploy.model_file("onnx")

@@ -55,7 +55,7 @@ from ..data.dataset import LabelEntry, read_entry_image, read_label_list
 from ..data.errors import DataError
 from ..errors import ConfigError, HRNetError
 from ..postprocess import topk_indices
-from .deploy_config import DeployConfig, read_deploy_config, register_model_files
+from ..deploy_contract import DeployConfig, read_deploy_config, register_model_files
 
 logger = logging.getLogger("ppcls_hrnet")
 

@@ -17,8 +17,8 @@ from typing import Iterator, Optional, Sequence, Union
 import numpy as np
 
 from ..data.images import iter_image_batches, list_images
-from ..export.deploy_config import DeployConfig, read_deploy_config
-from ..postprocess import Topk
+from ..deploy_contract import DeployConfig, read_deploy_config
+from ..postprocess import Topk, default_label_list
 from .backends import RuntimeOptions, create_engine
 
 logger = logging.getLogger("ppcls_hrnet")
@@ -57,7 +57,10 @@ class ClassificationPredictor:
         self.batch_size = int(batch_size)
         self.transforms = self.deploy.build_transforms()
         self.engine, self.backend = create_engine(self.deploy, self.options)
-        labels = None if class_id_map_file else self.deploy.label_list
+        # a model exported before labels were bundled may have none: ImageNet-1k's for 1000 classes
+        labels = None
+        if not class_id_map_file:
+            labels = self.deploy.label_list or default_label_list(self.deploy.class_num)
         self.postprocess = Topk(topk or self.deploy.topk, class_id_map_file, label_list=labels)
         self.times = StageTimes()
         logger.info("%s on %s (%s, %s)", self.deploy.model_name, self.backend, self.options.precision,

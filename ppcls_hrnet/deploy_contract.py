@@ -24,8 +24,8 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 import yaml
 
-from ..data.transforms import build_transforms
-from ..errors import ConfigError, HRNetError
+from .data.transforms import build_transforms
+from .errors import ConfigError, HRNetError
 
 DEPLOY_FILE = "inference.yml"
 FORMAT_VERSION = 1
@@ -118,8 +118,13 @@ def check_transforms_shape(transform_ops, image_shape, shape_source: str) -> lis
 def deploy_config_content(model_name: str, class_num: int, files: Dict[str, str], image_shape,
                           transform_ops, softmax: bool, *, topk: int = 5,
                           label_list: Optional[List[str]] = None, shape_source: str = "the export size") -> dict:
-    """The inference.yml mapping; checks that the transforms produce the model's input shape."""
+    """The inference.yml mapping; checks that the transforms produce the model's input shape.
+    Without a label list a 1000-class model gets the ImageNet-1k names."""
+    from .postprocess import default_label_list
+
     image_shape = check_transforms_shape(transform_ops, image_shape, shape_source)
+    if label_list is None:
+        label_list = default_label_list(class_num)
     return {
         "format_version": FORMAT_VERSION,
         "model_name": model_name,
@@ -146,7 +151,7 @@ def imagenet_transform_ops(resize_short: int = 256, crop_size: int = 224) -> lis
 
 
 def _label_list(class_id_map_file, class_num: int) -> Optional[List[str]]:
-    from ..postprocess import load_label_map
+    from .postprocess import load_label_map
 
     mapping = load_label_map(class_id_map_file)
     if mapping is None:
