@@ -338,7 +338,8 @@ def export_random_model(name: str, image_size: int, save_dir: Path,
     import paddle
 
     from .deploy_contract import deploy_config_content, imagenet_transform_ops, write_deploy_config
-    from .export.exporter import MODEL_SUFFIXES, PARAMS_SUFFIX, export_inference_model
+    from .export.exporter import export_inference_model
+    from .export.model_files import MODEL_SUFFIXES, PARAMS_SUFFIX
     from .models import create_model
 
     files = {fmt: "inference" + MODEL_SUFFIXES[fmt] for fmt in formats}

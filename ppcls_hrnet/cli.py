@@ -8,11 +8,11 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-import warnings
 from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
 from .errors import HRNetError
+from .paddle_import import import_paddle
 
 Handler = Callable[[argparse.Namespace], int]
 _COMMANDS: Dict[str, tuple] = {}  # name -> (help, add_arguments)
@@ -146,7 +146,7 @@ def _predict(p: argparse.ArgumentParser) -> Handler:
 
     def run(args):
         from .predictors.api import create_predictor
-        from .predictors.results import format_result, save_results
+        from .predictors.results import PREDICT_COMPLETE, format_result, save_results
 
         predictor = create_predictor(
             args.model_name, args.inference_model_dir, args.pretrained, use_ssld=args.use_ssld,
@@ -162,6 +162,7 @@ def _predict(p: argparse.ArgumentParser) -> Handler:
         if args.save_dir:
             path = save_results(results, args.save_dir, predictor)
             print(f"saved {len(results)} results to {path}")
+        print(PREDICT_COMPLETE)
         failed = sum("error" in r for r in results)
         if failed:
             print(f"{failed} of {len(results)} inputs could not be predicted (see the errors above)",
@@ -267,24 +268,19 @@ def _data(p: argparse.ArgumentParser) -> Handler:
     return run
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
+    """The CLI's parser. With ``command``, only that subcommand gets its
+    arguments: adding them imports what the command needs (the predictor's
+    backend table, the benchmark), which a cold start should not pay for others."""
     parser = argparse.ArgumentParser(
         prog="ppcls-hrnet",
         description="HRNet for PaddlePaddle 3.x: PaddleClas-compatible models, training, export and deployment.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (help_text, add_arguments) in _COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
-        p.set_defaults(handler=add_arguments(p))
+        if command in (None, name):
+            p.set_defaults(handler=add_arguments(p))
     return parser
-
-
-def _import_paddle_quietly() -> None:
-    # Importing paddle warns about a missing ccache (used only to build C++
-    # extensions) and sets a global "always show warnings" filter; keep both
-    # out of the user's terminal.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        import paddle  # noqa: F401
 
 
 def _setup_logging() -> None:
@@ -300,16 +296,24 @@ def _setup_logging() -> None:
     logger.propagate = False
 
 
+# Commands that may never run Paddle: they import it themselves when the
+# chosen backend needs it (an OpenVINO or ONNX Runtime prediction never does).
+PADDLE_OPTIONAL = ("predict",)
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     setup_process()
-    parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0].startswith("--") and argv[0] not in ("--help", "--version"):
         argv = ["predict", *argv]  # PaddleClas's `paddleclas --model_name=... --infer_imgs=...`
+    command = argv[0] if argv and argv[0] in _COMMANDS else None
+    parser = build_parser(command)
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):
         parser.print_help()
         return 2
+    if args.command not in PADDLE_OPTIONAL:
+        import_paddle()
     return run_guarded(args.handler, args)
 
 
@@ -326,8 +330,8 @@ def run_guarded(function, *args) -> int:
 
 
 def setup_process() -> None:
-    """What every entry point (CLI, deploy scripts) does first."""
-    _import_paddle_quietly()
+    """What every entry point (CLI, deploy scripts) does first. Paddle is not
+    imported here: see :mod:`ppcls_hrnet.paddle_import`."""
     _setup_logging()
 
 

@@ -13,6 +13,20 @@ from reference_weights import reference_weights  # noqa: E402  (fixture data fro
 os.environ.setdefault("POLYGRAPHY_AUTOINSTALL_DEPS", "0")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_home(tmp_path_factory):
+    """Downloads, cached exports and OpenVINO's compiled-model cache go to a
+    temporary PPCLS_HRNET_HOME, never the user's ~/.cache (tests that check
+    the home set their own with monkeypatch)."""
+    previous = os.environ.get("PPCLS_HRNET_HOME")
+    os.environ["PPCLS_HRNET_HOME"] = str(tmp_path_factory.mktemp("ppcls_hrnet_home"))
+    yield
+    if previous is None:
+        os.environ.pop("PPCLS_HRNET_HOME", None)
+    else:
+        os.environ["PPCLS_HRNET_HOME"] = previous
+
+
 def fixture_manifest(name):
     """PaddleClas's [key, shape] list for `name`, or None when there is no fixture."""
     path = DATA / f"{name}.keys.json"

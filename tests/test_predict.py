@@ -6,6 +6,7 @@ test_deploy_chain.py.
 """
 import http.server
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -193,15 +194,18 @@ def test_cli_predicts_like_paddleclas_and_saves_json(model_copy, tmp_path, capsy
                  f"--save_dir={tmp_path / 'out'}"])
     out, err = capsys.readouterr()
     assert code == 1  # one input failed; the others were predicted
-    lines = [line for line in out.splitlines() if line.startswith("class_ids")]
+    lines = [line for line in out.splitlines() if line.startswith("filename: ")]
     assert len(lines) == 12
-    assert lines[0].startswith("class_ids: [") and "label_names: ['" in lines[0] and "filename: " in lines[0]
+    assert re.fullmatch(r"filename: \S+, top-3, class_ids: \[\d+, \d+, \d+\], scores: \[.*\], "
+                        r"label_names: \['.*'\]", lines[0]), lines[0]
+    assert out.splitlines()[-1] == "Predict complete!"
     assert "bad.jpg" in err and "1 of 13 inputs could not be predicted" in err
     saved = json.loads((tmp_path / "out/predictions.json").read_text())
     assert saved["backend"] == "paddle" and saved["model_name"] == "HRNet_W18_small_v1"
     assert len(saved["results"]) == 13 and saved["results"][-1]["error"]
     assert all(len(r["class_ids"]) == 3 for r in saved["results"][:-1])
-    shown = {line.split("filename: ")[1]: line.split("]")[0] + "]" for line in lines}
+    shown = {line.split(", ")[0][len("filename: "):]: line.split(", top-3, ")[1].split("]")[0] + "]"
+             for line in lines}
     for result in saved["results"][:-1]:
         assert shown[result["file_name"]] == f"class_ids: {result['class_ids']}"
 

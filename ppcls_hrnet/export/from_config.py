@@ -6,7 +6,8 @@ from pathlib import Path
 
 from ..engine.builders import build_model, require_trained_weights, set_device
 from ..deploy_contract import build_deploy_config, write_deploy_config
-from .exporter import MODEL_SUFFIXES, PARAMS_SUFFIX, export_inference_model
+from .exporter import export_inference_model
+from .model_files import MODEL_SUFFIXES, PARAMS_SUFFIX
 
 logger = logging.getLogger("ppcls_hrnet")
 

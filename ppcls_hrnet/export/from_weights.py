@@ -15,9 +15,11 @@ from pathlib import Path
 from typing import Optional
 
 from ..errors import WeightsError
+from ..home import home_subdir
+from ..paddle_import import import_paddle
 from ..deploy_contract import (DEPLOY_FILE, DeployConfigError, deploy_config_content, imagenet_transform_ops,
                             read_deploy_config, write_deploy_config)
-from .exporter import MODEL_SUFFIXES, PARAMS_SUFFIX, export_inference_model
+from .model_files import MODEL_SUFFIXES, PARAMS_SUFFIX
 
 logger = logging.getLogger("ppcls_hrnet")
 
@@ -35,12 +37,14 @@ def export_from_weights(model_name: str, pretrained=True, *, use_ssld: bool = Fa
     an http(s) URL. Raises NoWeightsError, saying how to get weights, when
     none are available: predictions of random weights are never produced.
     """
+    import_paddle()
     from ..models import create_model, get_spec
-    from ..models.pretrained import default_cache_dir, read_state_dict, resolve_weights
+    from .exporter import export_inference_model
+    from ..models.pretrained import read_state_dict, resolve_weights
 
     spec = get_spec(model_name)
     weights = _resolve_or_explain(resolve_weights, pretrained, spec, use_ssld)
-    home = Path(cache_dir or Path(default_cache_dir()).parent) / "inference"
+    home = Path(cache_dir) / "inference" if cache_dir else home_subdir("inference")
     save_dir = home / f"{model_name}_{crop_size}_{resize_short}_{_digest(weights)}"
     if _usable(save_dir):  # checked before loading the weights: a cached run reads them only to hash
         logger.info("using the exported %s in %s", model_name, save_dir)

@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 
 from ..errors import HRNetError
-from .exporter import find_inference_model
+from .model_files import find_inference_model
 
 ONNX_FILE = "inference.onnx"
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")

@@ -22,13 +22,13 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 
 from ..errors import WeightsError
+from ..home import HOME_ENV, home_subdir
 from .spec import ARCH_TABLE, HRNetSpec
 
 logger = logging.getLogger("ppcls_hrnet")
 
 OFFICIAL_URL_BASE = "https://paddle-imagenet-models-name.bj.bcebos.com/dygraph/legendary_models/"
 WEIGHTS_BASE_ENV = "PPCLS_HRNET_WEIGHTS_BASE"
-HOME_ENV = "PPCLS_HRNET_HOME"
 SUFFIX = ".pdparams"
 TIMEOUT_S = 30.0
 CHUNK_BYTES = 1 << 20
@@ -118,8 +118,7 @@ def existing_weights_file(path: str) -> str:
 # --------------------------------------------------------------------------
 
 def default_cache_dir() -> str:
-    home = os.environ.get(HOME_ENV) or os.path.join("~", ".cache", "ppcls_hrnet")
-    return os.path.join(os.path.expanduser(home), "weights")
+    return str(home_subdir("weights"))
 
 
 def download(url: str, cache_dir: Optional[str] = None, sha256: Optional[str] = None,

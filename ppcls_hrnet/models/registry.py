@@ -4,11 +4,13 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import inspect
-from typing import List, Optional
+from typing import TYPE_CHECKING, List, Optional
 
 from ..errors import UnknownModelError
-from .hrnet import HRNet
 from .spec import ARCH_TABLE, HRNetSpec
+
+if TYPE_CHECKING:
+    from .hrnet import HRNet
 
 
 def list_models(pattern: Optional[str] = None) -> List[str]:
@@ -50,6 +52,8 @@ def create_model(name: str, class_num: int = 1000, pretrained=False, *,
             f"create_model() got an unknown keyword {bad!r}.{_suggest(bad, valid)} "
             f"Valid keywords: {', '.join(valid)}"
         )
+    from .hrnet import HRNet  # Paddle: imported when a model is built, not to list names
+
     spec = get_spec(name)
     model = HRNet(spec, class_num=class_num, features_only=features_only)
     if pretrained:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from typing import Callable, Dict, Tuple
 
 from ..errors import ConfigError
+from ..paddle_import import import_paddle
 from ..export.onnx import ConversionError, ensure_onnx
 from .engines import (BackendUnavailableError, Engine, OnnxRuntimeEngine, OpenVINOEngine,
                       PaddleInferenceEngine, _import_backend)
@@ -86,7 +87,7 @@ def _precision_hint(options: RuntimeOptions) -> str:
 
 
 def _paddle_cuda_check(options: RuntimeOptions) -> None:
-    import paddle
+    paddle = import_paddle()
     import paddle.inference as paddle_infer
 
     if not paddle.is_compiled_with_cuda():

@@ -10,13 +10,18 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import logging
 from pathlib import Path
 from typing import Callable, List, Optional, Tuple
 
 import numpy as np
 
 from ..errors import ConfigError, HRNetError
-from ..export.exporter import ModelFileError, find_inference_model, read_input_shape
+from ..home import home_subdir
+from ..export.model_files import ModelFileError, find_inference_model, read_input_shape
+from ..paddle_import import import_paddle
+
+logger = logging.getLogger("ppcls_hrnet")
 
 Shape = Tuple[Optional[int], ...]
 
@@ -104,6 +109,7 @@ class PaddleInferenceEngine(Engine):
                  use_gpu: bool = False, gpu_mem: int = 500, gpu_id: int = 0,
                  model_format: str = "auto", prefix: str = "inference",
                  ir_optim: bool = True, configure: Optional[Callable] = None):
+        import_paddle()
         import paddle.inference as paddle_infer
 
         files = find_inference_model(model_dir, prefix, model_format)
@@ -173,17 +179,42 @@ class OnnxRuntimeEngine(Engine):
         return self._session.run(None, {self._input_name: batch})[0]
 
 
+DEFAULT_CACHE = "default"  # $PPCLS_HRNET_HOME/openvino_cache
+
+
+def _openvino_cache_dir(cache_dir) -> Optional[Path]:
+    """The cache folder to use, or None when there is none or it cannot be made
+    (a read-only home only costs compile time, so it is not an error)."""
+    if cache_dir is None:
+        return None
+    path = home_subdir("openvino_cache") if cache_dir == DEFAULT_CACHE else Path(cache_dir)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        logger.info("OpenVINO compiles without a cache: cannot create %s (%s)", path, err.strerror or err)
+        return None
+    return path
+
+
 class OpenVINOEngine(Engine):
     """OpenVINO on a legacy ``.pdmodel`` (params beside it) or an ``.onnx``.
 
     precision: "f32" (default), "bf16" or "f16". Without an explicit hint
     OpenVINO runs bf16 on CPUs that have it, which costs accuracy (~1e-2).
+
+    cache_dir: OpenVINO's compiled-model cache (default
+    ``$PPCLS_HRNET_HOME/openvino_cache``; None: no cache). A second start
+    loads the compiled blob instead of compiling (HRNet_W18_C: 0.6 s -> 0.15 s).
+    The model is read first and handed over as an object on purpose: OpenVINO
+    keys that cache on the model's content, weights included, whereas a cache
+    keyed on the file path reuses a stale blob after a re-export rewrites the
+    ``.pdiparams`` beside an unchanged ``.pdmodel`` (checked with 2026.4).
     """
 
     PRECISIONS = ("f32", "bf16", "f16")
     SUFFIXES = (".pdmodel", ".onnx")
 
-    def __init__(self, path, cpu_threads: int = 2, precision: str = "f32"):
+    def __init__(self, path, cpu_threads: int = 2, precision: str = "f32", cache_dir=DEFAULT_CACHE):
         ov = _import_backend("openvino", "openvino")
         if precision not in self.PRECISIONS:
             raise ConfigError(f"precision must be one of {', '.join(self.PRECISIONS)}, got {precision!r}")
@@ -192,6 +223,9 @@ class OpenVINOEngine(Engine):
             raise ConfigError(f"OpenVINO reads {' or '.join(self.SUFFIXES)} files, got {path.name} "
                               "(export with legacy=True, or convert to ONNX)")
         core = ov.Core()
+        cache = _openvino_cache_dir(cache_dir)
+        if cache is not None:
+            core.set_property({"CACHE_DIR": str(cache)})
         with _loading("OpenVINO", path):
             compiled = core.compile_model(core.read_model(str(path)), "CPU", {
                 "INFERENCE_NUM_THREADS": cpu_threads,

@@ -11,9 +11,13 @@ RESULTS_FILE = "predictions.json"
 
 
 def format_result(result: dict) -> str:
-    """PaddleClas whl's line: ``class_ids: [...], scores: [...], label_names: [...], filename: ...``."""
-    return (f"class_ids: {result['class_ids']}, scores: {result['scores']}, "
-            f"label_names: {result['label_names']}, filename: {result['file_name']}")
+    """PaddleClas whl's line (its ``paddleclas`` command, 2.5 and later):
+    ``filename: a.jpg, top-5, class_ids: [...], scores: [...], label_names: [...]``."""
+    return (f"filename: {result['file_name']}, top-{len(result['class_ids'])}, class_ids: {result['class_ids']}, "
+            f"scores: {result['scores']}, label_names: {result['label_names']}")
+
+
+PREDICT_COMPLETE = "Predict complete!"  # PaddleClas's command ends with this line
 
 
 def format_deploy_result(result: dict) -> str:
