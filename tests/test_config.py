@@ -14,7 +14,7 @@ from ppcls_hrnet.errors import ConfigError
 from ppcls_hrnet.models import list_models
 
 REPO = Path(__file__).resolve().parents[1]
-PADDLECLAS = REPO.parent / "shared" / "paddleclas"
+PADDLECLAS = REPO / "tests" / "data" / "paddleclas"  # PaddleClas's files as test data (README there)
 W18 = PADDLECLAS / "HRNet_W18_C.yaml"
 W48 = PADDLECLAS / "HRNet_W48_C.yaml"
 CONFIGS = REPO / "configs"
