@@ -13,8 +13,10 @@ from ppcls_hrnet.config import TRAIN_SCHEMA, TRANSFORM_OPS, Config, load_config,
 from ppcls_hrnet.errors import ConfigError
 from ppcls_hrnet.models import list_models
 
+import paddleclas_tipc as tipc
+
 REPO = Path(__file__).resolve().parents[1]
-PADDLECLAS = REPO.parent / "shared" / "paddleclas"
+PADDLECLAS = REPO / "tests" / "data" / "paddleclas"  # PaddleClas's files as test data (README there)
 W18 = PADDLECLAS / "HRNet_W18_C.yaml"
 W48 = PADDLECLAS / "HRNet_W48_C.yaml"
 CONFIGS = REPO / "configs"
@@ -76,25 +78,22 @@ def test_minimal_config_is_completed_from_the_schema():
         cfg.require("Optimizer", "training")
 
 
-def tipc_train_overrides(text):
-    """The -o settings test_tipc's chain passes to train/eval/export (the lines
-    from `inference:` on configure the deploy predictor, not this config).
-    Like its func_set_params, values null or empty are not passed."""
+def tipc_train_overrides():
+    """The -o settings test_tipc's lite_train_lite_infer chain passes to train/eval/export (the
+    first of each `a|b`). Like its func_set_params, values null or empty are not passed."""
     overrides = []
-    for line in text.split("\ninference:")[0].splitlines():
-        setting = re.fullmatch(r"-o ([\w.]+):(.*)", line.strip())
-        if setting:
-            key, value = setting.groups()
-            value = value.split("|")[0].split("=")[-1]  # first of `mode=value|mode=value`
+    for section in ("train_params", "eval_params", "export"):
+        lines = tipc.read_sections()[section]
+        for key, value in tipc.settings(lines):
+            value = tipc.choices(value)[0]
             if value not in ("", "null"):
                 overrides.append(f"{key}={value}")
-        else:
-            overrides += re.findall(r"-o (\S+=\S+)", line)
+        overrides += [f"{key}={value}" for key, value in tipc.command_flags(lines)]
     return overrides
 
 
 def test_test_tipc_chain_overrides_are_accepted():
-    overrides = tipc_train_overrides((PADDLECLAS / "HRNet_W18_C_train_infer_python.txt").read_text())
+    overrides = tipc_train_overrides()
     assert sorted(o.split("=")[0] for o in overrides) == sorted([
         "Global.device", "Global.epochs", "Global.output_dir", "DataLoader.Train.sampler.batch_size",
         "Global.seed", "DataLoader.Train.sampler.shuffle", "DataLoader.Train.loader.num_workers",
@@ -107,6 +106,36 @@ def test_test_tipc_chain_overrides_are_accepted():
     assert cfg.DataLoader.Train.sampler.batch_size == 8 and cfg.DataLoader.Train.sampler.shuffle is False
     assert cfg.DataLoader.Train.loader == {"num_workers": 0, "use_shared_memory": False}
     assert cfg.Global.pretrained_model == "./output/latest" and cfg.Global.save_interval == 2
+
+
+def tipc_train_flags():
+    """Every (key, value) the file gives train/eval/export: each choice, literal nulls included."""
+    flags = []
+    for section in ("train_params", "eval_params", "export"):
+        lines = tipc.read_sections()[section]
+        for key, value in tipc.settings(lines):
+            # empty: the chain fills in the trained weights
+            flags += [(key, choice or "./output/HRNet_W18_C/latest") for choice in tipc.choices(value)]
+        flags += tipc.command_flags(lines)
+    return flags
+
+
+def test_tipc_train_flags_cover_the_file():
+    keys = {key for key, _ in tipc_train_flags()}
+    assert keys == {
+        "Global.device", "Global.auto_cast", "Global.epochs", "Global.output_dir",
+        "DataLoader.Train.sampler.batch_size", "Global.pretrained_model", "Global.seed",
+        "DataLoader.Train.sampler.shuffle", "DataLoader.Train.loader.num_workers",
+        "DataLoader.Train.loader.use_shared_memory", "Global.eval_during_train", "Global.save_interval",
+        "Global.to_static", "Global.save_inference_dir",
+    }
+    assert ("Global.epochs", "120") in tipc_train_flags()  # whole_train_whole_infer's value too
+
+
+@pytest.mark.parametrize("key, value", [pytest.param(*flag, id="=".join(flag)) for flag in tipc_train_flags()])
+def test_every_tipc_train_eval_export_flag_is_accepted(key, value):
+    cfg = load_config(W18, [f"{key}={value}"])
+    assert cfg.get_path(key) == yaml.safe_load(value)
 
 
 # ------------------------------------------------------------ our config files

@@ -18,7 +18,7 @@ from ppcls_hrnet.data.transforms import (CropImage, DecodeImage, NormalizeImage,
 from ppcls_hrnet.errors import ConfigError, HRNetError
 
 ROOT = Path(__file__).resolve().parents[1]
-HRNET_YAML = ROOT.parent / "shared" / "paddleclas" / "HRNet_W18_C.yaml"
+HRNET_YAML = ROOT / "tests" / "data" / "paddleclas" / "HRNet_W18_C.yaml"  # PaddleClas's, as test data
 
 EVAL_OPS = [
     {"DecodeImage": {"to_rgb": True, "channel_first": False}},
@@ -215,7 +215,6 @@ def _always_flip():
 
 # ---------------------------------------------------------------- build_transforms
 
-@pytest.mark.skipif(not HRNET_YAML.exists(), reason=f"PaddleClas's config not at {HRNET_YAML}")
 def test_paddleclas_yaml_lists_build_and_eval_output_is_chw():
     config = yaml.safe_load(HRNET_YAML.read_text())
     train = build_transforms(config["DataLoader"]["Train"]["dataset"]["transform_ops"])

@@ -149,7 +149,7 @@ def test_bad_inputs_are_named(tiny_data, tmp_path):
 
 @pytest.mark.slow
 def test_paddleclas_verbatim_config_runs_one_short_epoch(tiny_data, tmp_path):
-    cfg = load_config(ROOT.parent / "shared/paddleclas/HRNet_W18_C.yaml", [
+    cfg = load_config(ROOT / "tests/data/paddleclas/HRNet_W18_C.yaml", [
         "Global.device=cpu", "Global.epochs=1", f"Global.output_dir={tmp_path}", "Arch.class_num=10",
         f"DataLoader.Train.dataset.image_root={tiny_data}",
         f"DataLoader.Train.dataset.cls_label_path={tiny_data}/train_list.txt",

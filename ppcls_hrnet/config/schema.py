@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from typing import List
 
-from .schema_types import BOOL, FLOAT, FREE, INT, NULL, STR, Field, ListOf, OpList, Section, Variants
+from .schema_types import (BOOL, FLOAT, FREE, INT, NULL, STR, Field, ListOf, OpList, Section, Unsupported,
+                           Variants)
 
 # Op names only: each op's parameters are checked by the transforms module.
 # DecodeImage decodes every image to 3 channels (as PaddleClas's cv2 decoder
@@ -197,6 +198,38 @@ def _backends() -> List[str]:
     return ["auto", *BACKENDS]
 
 
+# PaddleClas's deploy/configs/*.yaml (read with its deploy/python/predict_cls.py)
+# use more keys than ppcls-hrnet has behaviour for. Those that name something
+# we do not do are Unsupported: an error that says so, never ignored, since
+# ignoring them would change what is predicted without a word.
+def _shitu(what: str) -> Unsupported:
+    return Unsupported(
+        f"PaddleClas's PP-ShiTu setting for {what}; ppcls-hrnet has no PP-ShiTu (detection + retrieval: "
+        "predict_det.py, predict_rec.py, predict_system.py): deploy/python/predict_cls.py classifies whole "
+        "images (start from deploy/configs/inference_cls.yaml)")
+
+
+def _other_postprocess(name: str, what: str) -> Unsupported:
+    return Unsupported(
+        f"PaddleClas's {name} post-processing ({what}) is not implemented in ppcls-hrnet, whose predictors "
+        f"report the top-k classes of a single-label classifier: remove PostProcess.{name} and use "
+        f"PostProcess.Topk (main_indicator: Topk)")
+
+
+def _no_device(name: str):
+    def problem(on):
+        return (f"ppcls-hrnet's predictors run on CPU (or an NVIDIA GPU with use_gpu and a GPU build of "
+                f"Paddle); {name} is not supported, set it to False") if on else None
+    return problem
+
+
+def _delimiter_problem(delimiter):
+    if delimiter in (None, " "):
+        return None
+    return (f"{delimiter!r}: class_id_map_file is read as `<class id> <label name>` lines split at the first "
+            "space; other delimiters are not supported (null or ' ')")
+
+
 # deploy/configs/inference_cls.yaml: PaddleClas's deploy/python keys plus
 # ours (backend, precision, save_dir). Preprocessing is NOT configured here:
 # it is the model's inference.yml, written by export.
@@ -212,26 +245,66 @@ PREDICT_SCHEMA = Section({
         "ir_optim": Field(BOOL, True),
         "use_tensorrt": Field(BOOL, False, "Paddle Inference + TensorRT (GPU build with TensorRT)"),
         "use_fp16": Field(BOOL, False, "half precision (GPU)"),
+        "use_int8": Field(BOOL, False, "the int8 model made by `ppcls-hrnet quantize` (same as precision: int8)"),
         "use_onnx": Field(BOOL, False, "run inference.onnx on ONNX Runtime (same as backend: onnxruntime)"),
-        "benchmark": Field(BOOL, False, "print preprocess/inference/postprocess time per image"),
-        "enable_profile": Field(BOOL, False, "accepted for PaddleClas configs; use `ppcls-hrnet benchmark`"),
+        # PaddleClas's Python predictor reads benchmark; its deploy configs carry
+        # enable_benchmark (its C++ predictor's switch), which counts when benchmark is unset.
+        "benchmark": Field((BOOL, NULL), None, "log preprocess/inference/postprocess time per image; "
+                                               "null: as enable_benchmark"),
+        "enable_benchmark": Field(BOOL, False, "PaddleClas's deploy configs' name for benchmark (used when "
+                                               "benchmark is null)"),
+        # where PaddleClas's auto_log writes its benchmark report (TIPC passes it)
+        "save_log_path": Field((STR, NULL), None, "with benchmark: also write the timing summary to this file"),
+        "model_name": Field((STR, NULL), None, "name in the timing summary; null: the model's (inference.yml)"),
+        "enable_profile": Field(BOOL, False, "Paddle Inference's operator profiler is not wired in: True only "
+                                             "logs a warning; use `ppcls-hrnet benchmark`"),
+        "use_npu": Field(BOOL, False, rule=_no_device("use_npu")),
+        "use_xpu": Field(BOOL, False, rule=_no_device("use_xpu")),
+        "use_mlu": Field(BOOL, False, rule=_no_device("use_mlu")),
         "backend": Field(STR, "paddle", "paddle | onnxruntime | openvino | auto (fastest installed)",
                          choices=_backends),
-        "precision": Field((STR, NULL), None, "fp32 | fp16 | bf16 | int8; null: fp32 (fp16 with use_fp16)",
+        "precision": Field((STR, NULL), None, "fp32 | fp16 | bf16 | int8; null: fp32 (fp16 with use_fp16, "
+                                              "int8 with use_int8)",
                            choices=("fp32", "fp16", "bf16", "int8", None)),
         "save_dir": Field((STR, NULL), None, "also write the results to SAVE_DIR/predictions.json"),
+        # PP-ShiTu (inference_general.yaml, inference_det.yaml, ...)
+        "det_inference_model_dir": _shitu("the detection model"),
+        "rec_inference_model_dir": _shitu("the retrieval (feature) model"),
+        "rec_nms_thresold": _shitu("NMS of retrieval results"),
+        "max_det_results": _shitu("the detector's box count"),
+        "threshold": _shitu("the detector's score threshold"),
+        "label_list": _shitu("the detector's labels"),
+        "image_shape": _shitu("the detector's input size (a classifier's is its inference.yml's)"),
     },
     "PostProcess": {
-        "main_indicator": Field(STR, "Topk", choices=("Topk",)),
+        "main_indicator": Field(STR, "Topk", "the post-processing whose result is printed", choices=("Topk",)),
         "Topk": {
             "topk": Field((INT, NULL), None, "null: the model's inference.yml (5)"),
-            "class_id_map_file": Field((STR, NULL), None, "null: the labels in inference.yml"),
+            "class_id_map_file": Field((STR, NULL), None, "null: the labels in inference.yml; PaddleClas's "
+                                                          "absent imagenet1k_label_list.txt: the bundled one"),
+            "delimiter": Field((STR, NULL), None, "separator of class_id_map_file lines (a space)",
+                               rule=_delimiter_problem),
         },
         "SavePreLabel": Section({
             "save_dir": Field(STR, doc="copies each image into save_dir/<top-1 class id>/"),
         }, optional=True),
+        "ThreshOutput": _other_postprocess("ThreshOutput", "a threshold on one class's score, PULC models"),
+        "MultiLabelThreshOutput": _other_postprocess("MultiLabelThreshOutput",
+                                                     "multi-label: every class scoring over a threshold"),
+        "ScoreOutput": _other_postprocess("ScoreOutput", "raw scores, e.g. aesthetic scoring"),
+        "PersonAttribute": _other_postprocess("PersonAttribute", "pedestrian attributes"),
+        "VehicleAttribute": _other_postprocess("VehicleAttribute", "vehicle attributes"),
+        "TableAttribute": _other_postprocess("TableAttribute", "table image attributes"),
+        "FaceAttribute": _other_postprocess("FaceAttribute", "face attributes"),
+        "Binarize": _other_postprocess("Binarize", "binary retrieval features"),
     },
     # PaddleClas's inference_cls.yaml carries these; here the model's own
-    # inference.yml rules, so they are accepted and ignored with a warning.
+    # inference.yml rules: predict_cls.py compares them and says whether they differ.
     "PreProcess": FREE,
+    "DetPreProcess": _shitu("the detector's preprocessing"),
+    "DetPostProcess": _shitu("the detector's post-processing"),
+    "RecPreProcess": _shitu("the retrieval model's preprocessing"),
+    "RecPostProcess": _shitu("the retrieval model's post-processing"),
+    "IndexProcess": _shitu("the retrieval index"),
+    "Eval": _shitu("retrieval evaluation (evaluation_general.yaml)"),
 })

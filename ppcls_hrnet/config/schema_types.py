@@ -8,6 +8,7 @@ what a leaf may hold; nodes say what a part of the tree looks like:
 - ``Variants`` a mapping whose ``name`` picks the key set (lr: Piecewise|Cosine)
 - ``OpList``   PaddleClas's ``- OpName: {params}`` lists (transforms, losses)
 - ``FREE``     a mapping checked elsewhere (transform op params)
+- ``Unsupported``  a key PaddleClas has and we do not implement: an error saying so
 
 Every node's ``check`` returns the value with defaults filled in and records
 problems instead of raising, so one run reports everything wrong at once.
@@ -204,6 +205,8 @@ class Section(Node):
     def __init__(self, fields: Mapping[str, Any], *, optional: bool = False, rule: Optional[Rule] = None,
                  doc: str = "", where: str = "here"):
         self.fields: Dict[str, Node] = {k: _as_node(v) for k, v in fields.items()}
+        # the keys a user may write (offered in messages); Unsupported ones are known only to refuse them
+        self.supported = [k for k, node in self.fields.items() if not isinstance(node, Unsupported)]
         self.default = None if optional else {}
         self.rule = rule
         self.doc = doc
@@ -213,17 +216,20 @@ class Section(Node):
         if value is None:
             return None if self.default is None else self.check({}, path, problems)
         if not isinstance(value, dict):
-            problems.add(path, f"expected a mapping with keys {', '.join(self.fields)}, "
+            problems.add(path, f"expected a mapping with keys {', '.join(self.supported)}, "
                                f"got {value!r} ({_type_name(value)})")
             return value
         found_before = len(problems)
         out = {}
         for key, node in self.fields.items():
             sub = path + (key,)
-            out[key] = node.check(value[key], sub, problems) if key in value else node.missing(sub, problems)
+            if key in value:
+                out[key] = node.check(value[key], sub, problems)
+            elif not isinstance(node, Unsupported):
+                out[key] = node.missing(sub, problems)
         for key in value:
             if key not in self.fields:
-                problems.unknown(path + (key,), self.fields, where=self.where)
+                problems.unknown(path + (key,), self.supported, where=self.where)
         if self.rule and len(problems) == found_before:
             problem = self.rule(out)
             if problem:
@@ -287,6 +293,24 @@ class FreeMapping(Node):
 
 
 FREE = FreeMapping()
+
+
+class Unsupported(Node):
+    """A key of PaddleClas's that names behaviour ppcls-hrnet does not have
+    (another post-processing, a detector): absent is fine; present, with any
+    value, it is an error saying what it is and what to do, rather than
+    "unknown key" or being ignored (which would silently change results).
+    Never suggested as a correction for a typo."""
+
+    default = None
+
+    def __init__(self, why: str):
+        self.why = why
+        self.doc = why
+
+    def check(self, value, path, problems):
+        problems.add(path, self.why)
+        return value
 
 
 class OpList(Node):
