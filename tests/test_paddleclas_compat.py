@@ -67,7 +67,7 @@ def run_predict_cls(config, overrides, cwd):
 
 
 def predicted_lines(stdout):
-    """{file as printed: (class ids, label names)} from PaddleClas's output lines."""
+    """{file base name, as PaddleClas prints it: (class ids, label names)} from its output lines."""
     found = {}
     for line in stdout.splitlines():
         name, _, rest = line.partition(":\tclass id(s): ")
@@ -125,7 +125,7 @@ def test_save_log_path_gets_the_benchmark_summary(imagenet_model, tmp_path):
                            tmp_path)
     assert done.returncode == 0 and not log.exists()
     assert "ms/img" not in done.stderr and "is written only with Global.benchmark: True" in done.stderr
-    assert predicted_lines(done.stdout)[str(photo)][0] == expected
+    assert predicted_lines(done.stdout)[photo.name][0] == expected
 
 
 def test_preprocess_that_differs_is_reported_and_not_applied(imagenet_model, tmp_path):
@@ -137,7 +137,7 @@ def test_preprocess_that_differs_is_reported_and_not_applied(imagenet_model, tmp
     assert ("PreProcess in the config differs from the model's and is ignored" in done.stderr
             and "op 2: the config has {'CropImage': {'size': 192}}, the model {'CropImage': {'size': 224}}"
             in done.stderr)
-    assert predicted_lines(done.stdout)[str(photo)][0] == expected  # fed as exported
+    assert predicted_lines(done.stdout)[photo.name][0] == expected  # fed as exported
 
 
 # ------------------------------------------------------------- TIPC inference step
@@ -186,7 +186,7 @@ def test_tipc_inference_step_predicts(imagenet_model, tmp_path, config):
     done = run_predict_cls(config, overrides, deploy)
     assert done.returncode == 0, done.stderr[-3000:]
     names = [default_label_list(1000)[i] for i in expected]
-    assert predicted_lines(done.stdout) == {values["Global.infer_imgs"]: (expected, names)}
+    assert predicted_lines(done.stdout) == {Path(values["Global.infer_imgs"]).name: (expected, names)}
     assert "ms/img" not in done.stderr  # benchmark: False
     if config == INFERENCE_CLS:
         assert FALLBACK in done.stderr
@@ -279,3 +279,17 @@ def test_use_int8_means_precision_int8(imagenet_model, tmp_path):
     assert done.returncode == 2 and "Global.use_int8 contradicts Global.precision='fp32'" in done.stderr
     done = run_predict_cls(INFERENCE_CLS, base + ["Global.backend=auto"], tmp_path)
     assert done.returncode == 2 and "no int8 model" in done.stderr and "ppcls-hrnet quantize" in done.stderr
+
+
+def test_tipc_benchmark_profiler_flag_is_accepted_by_train(tmp_path):
+    """train_benchmark_params passes `--profiler_options ...` to tools/train.py:
+    it parses (a missing config is then the error, not an unknown flag) and says it is not applied."""
+    (line,) = [l for l in tipc.read_sections()["train_benchmark_params"] if l.startswith("--profiler_options:")]
+    value = line.split(":", 1)[1]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, str(ROOT / "tools/train.py"), "-c", str(tmp_path / "missing.yaml"),
+                           "--profiler_options", value], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert "unrecognized arguments" not in done.stderr
+    assert "--profiler_options" in done.stderr and "not applied" in done.stderr
+    assert "missing.yaml" in done.stderr.strip().splitlines()[-1]

@@ -21,9 +21,11 @@ PREDICT_COMPLETE = "Predict complete!"  # PaddleClas's command ends with this li
 
 
 def format_deploy_result(result: dict) -> str:
-    """PaddleClas deploy/python/predict_cls.py's line."""
-    return (f"{result['file_name']}:\tclass id(s): {result['class_ids']}, score(s): {result['scores']}, "
-            f"label_name(s): {result['label_names']}")
+    """PaddleClas deploy/python/predict_cls.py's line, as it prints it: the file's
+    base name and scores to 2 decimals (predictions.json keeps the full values)."""
+    scores = "[" + ", ".join(f"{score:.2f}" for score in result["scores"]) + "]"
+    name = os.path.basename(result["file_name"].rstrip("/"))
+    return f"{name}:\tclass id(s): {result['class_ids']}, score(s): {scores}, label_name(s): {result['label_names']}"
 
 
 def save_results(results: List[dict], save_dir, predictor=None) -> Path:
