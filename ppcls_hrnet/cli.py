@@ -61,14 +61,24 @@ def _load(args):
     return load_config(args.config, args.override)
 
 
-def _config_command(name: str, help: str, target: str) -> None:
+def _config_command(name: str, help: str, target: str, profiler_option: bool = False) -> None:
     """Register a `-c CONFIG -o ...` command running ``target`` ("module:function") on the config."""
 
     def add_arguments(p: argparse.ArgumentParser) -> Handler:
         _config_arguments(p)
+        if profiler_option:
+            # test_tipc's benchmark_train mode passes it to tools/train.py
+            p.add_argument("--profiler_options", default=None, metavar="OPTIONS",
+                           help="PaddleClas's profiler flag: accepted, not applied (a warning says so)")
 
         def run(args):
             import importlib
+
+            if getattr(args, "profiler_options", None):
+                logging.getLogger("ppcls_hrnet").warning(
+                    "--profiler_options %r is accepted for PaddleClas's test_tipc but not applied: training runs "
+                    "without Paddle's profiler (time steps with the log's batch_cost/reader_cost)",
+                    args.profiler_options)
 
             module, function = target.split(":")
             getattr(importlib.import_module(module, __package__), function)(_load(args))
@@ -79,7 +89,8 @@ def _config_command(name: str, help: str, target: str) -> None:
     command(name, help)(add_arguments)
 
 
-_config_command("train", "train (or resume with -o Global.checkpoints=...) from a config", ".engine.trainer:train")
+_config_command("train", "train (or resume with -o Global.checkpoints=...) from a config", ".engine.trainer:train",
+                profiler_option=True)
 _config_command("eval", "evaluate Global.pretrained_model on DataLoader.Eval", ".engine.evaluator:run_eval")
 _config_command("infer", "predict Infer.infer_imgs with the dygraph model", ".engine.infer:run_infer")
 
