@@ -17,17 +17,15 @@ reported by Paddle within seconds; that too becomes a DataError.
 import functools
 import itertools
 import logging
-import os
 import random
 import re
 import signal
 import threading
-import traceback
 
 import numpy as np
 
 from ..errors import ConfigError, HRNetError
-from .errors import DataError
+from .errors import DataError, describe_unexpected
 
 logger = logging.getLogger(__name__)
 
@@ -82,14 +80,6 @@ class SampleFailure:
         self.message = message
 
 
-def _last_frame(err):
-    frames = traceback.extract_tb(err.__traceback__)
-    if not frames:
-        return ""
-    frame = frames[-1]
-    return f" at {os.path.basename(frame.filename)}:{frame.lineno} ({frame.name})"
-
-
 class ReportingDataset:
     """The loader's view of a dataset: item errors come back as SampleFailure.
 
@@ -111,7 +101,7 @@ class ReportingDataset:
             setting = self.skip_bad_setting or "the dataset's skip_bad"
             return SampleFailure(f"{err}; set {setting}: True to skip bad images, or fix or remove that line")
         except Exception as err:  # a bug or an unforeseen image: still one line naming the image
-            return SampleFailure(f"{self._which(key)}: unexpected {type(err).__name__}: {err}{_last_frame(err)} "
+            return SampleFailure(f"{self._which(key)}: {describe_unexpected(err)} "
                                  "(not a known bad-image error, so skip_bad does not skip it; "
                                  "num_workers: 0 shows the same error in the main process)")
 
