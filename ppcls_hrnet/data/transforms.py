@@ -89,7 +89,8 @@ def _over_limit(width, height, what):
 def image_size_from_header(data):
     """(width, height) read from a PNG, JPEG, BMP, GIF, WebP or PPM/PGM header
     without decoding; None for other formats or headers too short to tell."""
-    data = bytes(data[:65536]) if len(data) > 65536 else bytes(data)
+    # JPEG metadata (EXIF, ICC profiles) can come before its size: read up to 1 MB
+    data = bytes(data[:1 << 20])
     try:
         if data.startswith(b"\x89PNG\r\n\x1a\n") and data[12:16] == b"IHDR":
             return struct.unpack(">II", data[16:24])
@@ -347,13 +348,9 @@ class DecodeImage(TransformOp):
         if len(data) == 0:
             raise ImageError("empty image file")
         size = image_size_from_header(data)
-        if size is not None:
-            if min(size) <= 0:
-                raise ImageError(f"not a decodable image ({len(data)} bytes): its header says {size[0]}x{size[1]} "
-                                 "pixels")
-            error = _over_limit(*size, "image is")
-            if error is not None:  # refused before the decoder allocates it
-                raise error
+        error = None if size is None else _over_limit(*size, "image is")
+        if error is not None:  # refused before the decoder allocates it
+            raise error
         try:
             img = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
         except cv2.error as err:
@@ -602,8 +599,10 @@ class Compose:
 
 
 def _describe(img):
-    if isinstance(img, np.ndarray) and img.ndim == 3:
+    if isinstance(img, np.ndarray) and img.ndim == 3 and img.shape[2] <= 4:  # HWC
         return f"a {img.shape[1]}x{img.shape[0]} image"
+    if isinstance(img, np.ndarray):
+        return f"an array of shape {img.shape}"
     if isinstance(img, (bytes, bytearray, memoryview)):
         return f"{len(img)} bytes of image data"
     return f"a {type(img).__name__}"
