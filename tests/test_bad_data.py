@@ -701,3 +701,34 @@ def test_killed_loader_worker_ends_training_with_a_clear_error(fashion, tmp_path
     line = one_error_line(stderr)
     assert line.startswith("error: a DataLoader worker process died: ") and "num_workers: 0" in line, line
     assert str(victim) in line or "Blocking queue" in line, line
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", ["bad_image", "zero_steps"])
+def test_two_process_data_parallel_stops_on_bad_data(fashion, tmp_path, case):
+    data = copy_data(fashion, tmp_path)
+    extra = ["DataLoader.Train.sampler.batch_size=4"]
+    if case == "bad_image":
+        spoiled = spoil(data, "train_list.txt", 3, 7)
+        expected = r"error: image (\S+) \(line (\d+) of \S+\): .+; set DataLoader\.Train\.dataset\.skip_bad: True"
+    else:  # 40 images on 2 ranks: 20 each, no full batch of 32
+        extra = ["DataLoader.Train.sampler.batch_size=32"]
+        expected = (r"error: DataLoader\.Train: 40 images \(20 per rank on 2 ranks\) make no full batch of "
+                    r"batch_size 32 with drop_last: True.*batch_size to at most 20")
+    log_dir = tmp_path / "logs"
+    args = train_args(data, tmp_path / "out", *extra)[1:]  # without the "train" command
+    cmd = [sys.executable, "-m", "paddle.distributed.launch", "--nproc_per_node", "2", "--log_dir", str(log_dir),
+           str(ROOT / "tools/train.py"), *[str(a) for a in args]]
+    start = time.perf_counter()
+    done = subprocess.run(cmd, cwd=tmp_path, env=cli_env(), capture_output=True, text=True, timeout=CLI_TIMEOUT)
+    seconds = time.perf_counter() - start
+    logs = {p.name: p.read_text(errors="replace") for p in sorted(log_dir.glob("workerlog.*"))}
+    assert done.returncode != 0 and seconds < 90, (seconds, done.stderr[-2000:])
+    errors = [line for text in logs.values() for line in text.splitlines() if line.startswith("error: ")]
+    assert errors, logs
+    for line in errors:
+        match = re.match(expected, line)
+        assert match, line
+        if case == "bad_image":
+            assert (match[1], int(match[2])) in spoiled
+    # (a rank whose shard was clean may end in Paddle's own collective-timeout abort when its peer exits)
