@@ -131,6 +131,11 @@ class ImageNetDataset:
         """Bad label lines plus bad images met so far."""
         return len(self.skipped_lines) + self.skipped_images
 
+    def describe(self, index):
+        """"image PATH (line N of LIST)": how messages name item `index`."""
+        entry = self.entries[index]
+        return f"image {os.path.join(self.image_root, entry.path)} (line {entry.line_no} of {self.cls_label_path})"
+
     def _load(self, entry, rng):
         try:
             return read_entry_image(self.image_root, entry, self.transform, f" of {self.cls_label_path}", rng)

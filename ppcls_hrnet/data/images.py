@@ -11,7 +11,7 @@ from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Union
 
 import numpy as np
 
-from .errors import DataError, ImageError
+from .errors import DataError, ImageError, describe_unexpected
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 URL_TIMEOUT = 20  # seconds
@@ -85,8 +85,9 @@ class ImageBatch:
 def iter_image_batches(sources: Sequence[str], transforms, batch_size: int) -> Iterator[ImageBatch]:
     """Read and preprocess ``sources`` in batches of up to ``batch_size`` inputs.
 
-    A bad input (unreadable, not an image, unreachable URL) is reported in
-    ``errors`` of its batch; the others are still predicted.
+    A bad input (unreadable, not an image, too large, unreachable URL, or
+    anything else its preprocessing raises) is reported in ``errors`` of its
+    batch; the others are still predicted.
     """
     if batch_size < 1:
         raise DataError(f"batch_size must be >= 1, got {batch_size}")
@@ -98,4 +99,6 @@ def iter_image_batches(sources: Sequence[str], transforms, batch_size: int) -> I
                 images.append(transforms(read_image_bytes(source)))
             except DataError as err:
                 errors[position] = str(err)
+            except Exception as err:  # noqa: BLE001  (one input must not end the others' predictions)
+                errors[position] = describe_unexpected(err)
         yield ImageBatch(chunk, np.stack(images) if images else None, errors)

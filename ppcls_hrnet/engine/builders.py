@@ -55,9 +55,27 @@ def build_dataset(cfg, split: str) -> ImageNetDataset:
 def build_loader(cfg, split: str, distributed: bool):
     section = cfg.DataLoader[split]
     sampler, loader = section.sampler, section.get("loader") or {}
-    return build_dataloader(
+    data_loader = build_dataloader(
         build_dataset(cfg, split), batch_size=sampler.batch_size,
         shuffle=bool(sampler.get("shuffle")), drop_last=bool(sampler.get("drop_last")),
         num_workers=int(loader.get("num_workers") or 0), seed=int(cfg.Global.get("seed") or 0),
         distributed=distributed, use_shared_memory=bool(loader.get("use_shared_memory", True)),
+        skip_bad_setting=f"DataLoader.{split}.dataset.skip_bad",
     )
+    check_has_batches(data_loader, split)
+    return data_loader
+
+
+def check_has_batches(data_loader, split: str) -> None:
+    """Refuse a loader that yields no batch on this rank: an "epoch" of no steps
+    would log zeros and save an untrained model as best."""
+    if len(data_loader) > 0:
+        return
+    sampler = data_loader.batch_sampler
+    images, ranks, batch_size = len(data_loader.dataset), sampler.num_replicas, sampler.batch_size
+    per_rank = -(-images // ranks)  # DistributedBatchSampler pads the list to a multiple of the ranks
+    share = f"{images} images" if ranks == 1 else f"{images} images ({per_rank} per rank on {ranks} ranks)"
+    raise ConfigError(
+        f"DataLoader.{split}: {share} make no full batch of batch_size {batch_size} with drop_last: True, "
+        f"so every epoch would run 0 steps; set DataLoader.{split}.sampler.batch_size to at most {per_rank} "
+        f"or DataLoader.{split}.sampler.drop_last: False (or use more images)")

@@ -7,6 +7,7 @@ from typing import Dict
 import paddle
 from tqdm import tqdm
 
+from ..data.errors import DataError
 from .builders import build_loader, build_model, require_trained_weights, set_device
 from .logs import format_metrics
 from .losses import CombinedLoss
@@ -31,6 +32,9 @@ def evaluate(model, loader, loss_fn: CombinedLoss, metric: TopkAcc, progress: bo
             seen += n
     finally:
         model.train(was_training)
+    if seen == 0:
+        raise DataError("evaluation saw no image: every image was skipped as bad (see the warnings above); "
+                        "fix the images or the eval list")
     result = {name: total / max(1, seen) for name, total in loss_sums.items()}
     result.update(metric.result())
     result["samples"] = seen

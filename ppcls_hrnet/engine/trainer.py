@@ -18,6 +18,7 @@ import numpy as np
 import paddle
 import paddle.distributed as dist
 
+from ..data.errors import DataError
 from ..errors import ConfigError
 from .builders import build_loader, build_model, set_device
 from .checkpoint import load_checkpoint, portable_optimizer_state, restore_optimizer_state, save_checkpoint
@@ -176,6 +177,9 @@ class Trainer:
                 self._log_iter(epoch, it, n_iters, {**batch_acc, **{k: float(v) for k, v in losses.items()}},
                                cost / it, reader_cost / it, batch * self.world_size / max(cost / it, 1e-9))
             last = time.perf_counter()
+        if seen == 0:
+            raise DataError(f"epoch {epoch} trained on no image: every batch was dropped because all its images "
+                            "were skipped as bad (see the warnings above); fix the images or the train list")
         stats = {k: v / max(1, seen) for k, v in sums.items()}
         stats.update(self.train_metric.result())
         stats["lr"] = self.scheduler.get_lr()
