@@ -493,7 +493,8 @@ def test_predict_folder_reports_bad_images_and_predicts_the_rest(predict_folder,
             "ResizeImage: resizing this 30000x2 image to 3840000x256 would make 983,040,000 pixels")
     assert "not a decodable image (30 bytes)" in by_name["e_broken.png"]["error"]
     # printed: the good images' predictions, in order
-    printed = [line.rsplit("filename: ", 1)[1] for line in done.stdout.splitlines() if "filename: " in line]
+    printed = [line[len("filename: "):].split(", top-", 1)[0] for line in done.stdout.splitlines()
+               if line.startswith("filename: ")]
     assert [Path(name).name for name in printed] == ["a_good.png", "c_good.png", "f_good.png"]
 
 
