@@ -15,10 +15,10 @@ venv=${1:?usage: setup_venv.sh VENV_DIR}
 here=$(cd "$(dirname "$0")" && pwd)
 
 py38=${PYTHON38:-}
-if [ -z "$py38" ] && command -v pyenv >/dev/null 2>&1; then
-  root=$(pyenv root)
+if [ -z "$py38" ]; then
+  root=$(pyenv root 2>/dev/null || echo "${PYENV_ROOT:-$HOME/.pyenv}")
   version=$(ls "$root/versions" 2>/dev/null | grep -E '^3\.8\.[0-9]+$' | sort -t. -k3 -n | tail -1 || true)
-  [ -n "$version" ] && py38="$root/versions/$version/bin/python"
+  if [ -n "$version" ]; then py38="$root/versions/$version/bin/python"; fi
 fi
 py38=${py38:-$(command -v python3.8 || true)}
 if [ -z "$py38" ] || ! "$py38" -c 'import sys; assert sys.version_info[:2] == (3, 8)' 2>/dev/null; then
