@@ -36,7 +36,7 @@ REPLY_KEYS = {"err_no", "err_msg", "key", "value", "tensors"}  # the gateway's r
 
 
 @pytest.fixture(scope="session")
-def serving_python():
+def serving_python(tmp_path_factory):
     python = os.environ.get(PYTHON_ENV)
     if not python:
         message = (f"{PYTHON_ENV} is not set: build the Paddle Serving venv with "
@@ -44,8 +44,9 @@ def serving_python():
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
+    # importing paddle_serving_server makes PipelineServingLogs/ in the working folder
     done = subprocess.run([python, "-c", "import paddle_serving_server, sys; print(sys.version_info[:2])"],
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path_factory.mktemp("serving_env"))
     if done.returncode != 0:  # set but broken: a failure, locally too
         pytest.fail(f"{PYTHON_ENV}={python} cannot import paddle_serving_server:\n{done.stderr[-2000:]}")
     return python
@@ -270,6 +271,31 @@ def test_bad_image_is_an_error_and_the_bundle_keeps_answering(small_bundle, tmp_
         assert reply["value"] == []
     status, reply = post_json(bundle.url, paddleclas_request(images[0]))
     assert_paddleclas_reply(reply, 1)
+
+
+def listening_addresses(port):
+    """Local addresses (hex, as in /proc/net/tcp*) of the sockets listening on ``port``."""
+    found = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            address, hex_port = local.split(":")
+            if state == "0A" and int(hex_port, 16) == port:  # 0A: LISTEN
+                found.append(address)
+    return found
+
+
+LOOPBACK = {"0100007F",  # 127.0.0.1
+            "0000000000000000FFFF00000100007F",  # ::ffff:127.0.0.1
+            "00000000000000000000000001000000"}  # ::1
+
+
+def test_bundle_grpc_port_listens_on_loopback_only(small_bundle):
+    bundle, _ = small_bundle
+    rpc = listening_addresses(bundle.rpc_port)
+    assert rpc and set(rpc) <= LOOPBACK, rpc
+    # the HTTP gateway is Paddle Serving's Go library: all interfaces (documented); tests send to 127.0.0.1
+    assert listening_addresses(bundle.http_port)
 
 
 def test_web_service_refuses_a_model_dir_without_serving_conf(serving_python, small_deploy, tmp_path):

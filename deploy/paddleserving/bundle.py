@@ -13,9 +13,10 @@ the bundle runs in its Python 3.8 venv (setup_venv.sh):
 ``python`` defaults to $PPCLS_HRNET_SERVING_PYTHON. The bundle gets free
 loopback ports (or the ones given), a copy of config.yml rewritten with them in
 its own working folder (its logs go there: PipelineServingLogs/, log.txt), and
-this checkout on PYTHONPATH. It runs in its own process group, which ``stop()``
+this checkout on PYTHONPATH. Its gRPC port listens on 127.0.0.1 only. It runs in its own process group, which ``stop()``
 ends (SIGTERM, then SIGKILL): the pipeline spawns op and gateway processes.
-The gateway listens on all interfaces; requests here go to 127.0.0.1 only.
+Its HTTP gateway (Paddle Serving's Go library) listens on all interfaces,
+which cannot be changed; requests here go to 127.0.0.1 only.
 Standard library + PyYAML only.
 """
 import base64
@@ -136,7 +137,8 @@ class PaddleServingBundle:
         env["PYTHONUNBUFFERED"] = "1"
         self._log = open(self.work_dir / "log.txt", "wb")
         self.process = subprocess.Popen(
-            [self.python, str(WEB_SERVICE), "--config", str(config)], cwd=self.work_dir, env=env,
+            [self.python, str(WEB_SERVICE), "--config", str(config), "--rpc_host", "127.0.0.1"],
+            cwd=self.work_dir, env=env,
             stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
         try:
             self.wait_ready(timeout)

@@ -59,7 +59,10 @@ pip --no-deps paddle-serving-server==0.9.0 paddle-serving-app==0.9.0 paddle-serv
 pip "${serving_deps[@]}"
 
 # the bundle's imports, and ppcls_hrnet's inference.yml reader + transforms without Paddle 3
-PYTHONPATH="$here/../.." "$venv/bin/python" - <<'EOF'
+# (in a scratch folder: importing paddle_serving_server makes PipelineServingLogs/ where it runs)
+scratch=$(mktemp -d)
+trap 'rm -f "$log"; rm -rf "$scratch"' EXIT
+(cd "$scratch" && PYTHONPATH="$here/../.." "$venv/bin/python" - <<'EOF'
 import sys
 import paddle
 assert paddle.__version__ == "2.6.2", paddle.__version__
@@ -69,5 +72,6 @@ from paddle_serving_app.local_predict import LocalPredictor  # noqa: F401
 from ppcls_hrnet.deploy_contract import read_deploy_config  # noqa: F401
 print("setup_venv.sh: paddle", paddle.__version__, "on Python", sys.version.split()[0], file=sys.stderr)
 EOF
+)
 echo "$stamp_text" > "$stamp"
 echo "$venv/bin/python"

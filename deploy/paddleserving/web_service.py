@@ -121,6 +121,27 @@ def build_service(model_dir):
     return ImageService(name=OP_NAME)
 
 
+def bind_rpc_to(host: str) -> None:
+    """Make the pipeline's gRPC server listen on ``host`` instead of all interfaces.
+
+    Paddle Serving 0.9 hard-codes ``add_insecure_port("[::]:<rpc_port>")``; this
+    process's grpc.server is wrapped to rewrite that address. (Its HTTP gateway,
+    a Go library, listens on all interfaces regardless.)
+    """
+    import grpc
+
+    make_server = grpc.server
+
+    def server(*args, **kwargs):
+        made = make_server(*args, **kwargs)
+        add_port = made.add_insecure_port
+        made.add_insecure_port = lambda address: add_port(
+            f"{host}:{address[len('[::]:'):]}" if address.startswith("[::]:") else address)
+        return made
+
+    grpc.server = server
+
+
 def load_config(config_file, model_dir=None) -> dict:
     """config.yml with model_config made absolute (relative paths: from the config's folder)
     and replaced by ``model_dir`` when given."""
@@ -148,6 +169,9 @@ def main(argv=None) -> int:
     parser.add_argument("--model_dir", default=None,
                         help="exported model with inference.pdmodel + serving_server_conf.prototxt "
                              "(default: the config's op.imagenet.local_service_conf.model_config)")
+    parser.add_argument("--rpc_host", default=None,
+                        help="address for the gRPC port, e.g. 127.0.0.1 (default: all interfaces, as Paddle "
+                             "Serving; the HTTP gateway always listens on all interfaces)")
     args = parser.parse_args(argv)
     try:
         conf = load_config(args.config, args.model_dir)
@@ -158,6 +182,8 @@ def main(argv=None) -> int:
         return 2
     print(f"serving {model_dir} on http_port {conf.get('http_port')}, rpc_port {conf.get('rpc_port')} "
           f"(logs: {os.getcwd()}/PipelineServingLogs)", flush=True)
+    if args.rpc_host:
+        bind_rpc_to(args.rpc_host)
     service = build_service(model_dir)
     service.prepare_pipeline_config(yml_dict=conf)
     service.run_service()
