@@ -28,7 +28,7 @@ from ppcls_hrnet.export.serving import ServingConfError, write_serving_confs
 ROOT = Path(__file__).resolve().parents[1]
 BUNDLE = ROOT / "deploy" / "paddleserving"
 sys.path.insert(0, str(BUNDLE))
-from bundle import PYTHON_ENV, PaddleServingBundle, _group_members, post_json  # noqa: E402
+from bundle import PYTHON_ENV, PaddleServingBundle, _group_members, image_request, post_json  # noqa: E402
 
 from conftest import QUICK_START, fashion_overrides  # noqa: E402
 
@@ -212,9 +212,8 @@ def test_venv_runs_the_packages_preprocessing_without_paddle_3(serving_python, s
 
 
 def paddleclas_request(*images):
-    """Exactly PaddleClas's pipeline_http_client.py body (several images: one key each)."""
-    keys = ["image"] if len(images) == 1 else [f"image_{i}" for i in range(len(images))]
-    return {"key": keys, "value": [base64.b64encode(Path(p).read_bytes()).decode("utf8") for p in images]}
+    """PaddleClas's pipeline_http_client.py body (several images: one key each), built by bundle.py."""
+    return image_request(images)
 
 
 def assert_paddleclas_reply(reply, n_images):
@@ -242,6 +241,9 @@ def small_bundle(serving_python, small_deploy, tmp_path_factory):
 def test_bundle_answers_paddleclas_request_and_reply(small_bundle):
     bundle, images = small_bundle
     assert bundle.url.startswith("http://127.0.0.1:")
+    # exactly what PaddleClas's pipeline_http_client.py sends
+    assert paddleclas_request(images[0]) == {"key": ["image"],
+                                             "value": [base64.b64encode(images[0].read_bytes()).decode("utf8")]}
     status, reply = post_json(bundle.url, paddleclas_request(images[0]))
     assert status == 200
     labels, _ = assert_paddleclas_reply(reply, 1)

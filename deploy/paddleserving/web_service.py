@@ -23,7 +23,6 @@ of inference.yml (ppcls_hrnet.deploy_contract), nothing repeated here.
 import argparse
 import base64
 import binascii
-import copy
 import os
 import sys
 from pathlib import Path
@@ -152,8 +151,6 @@ def load_config(config_file, model_dir=None) -> dict:
     except (KeyError, TypeError):
         raise ServiceSetupError(f"{config_file}: expected op: {{{OP_NAME}: {{local_service_conf: ...}}}} "
                                 "as in PaddleClas's deploy/paddleserving/config.yml") from None
-    conf = copy.deepcopy(conf)
-    service = conf["op"][OP_NAME]["local_service_conf"]
     if model_dir is not None:
         service["model_config"] = str(Path(model_dir).resolve())
     elif service.get("model_config"):

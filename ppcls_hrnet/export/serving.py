@@ -5,11 +5,10 @@ Paddle Serving's own converter (``python -m paddle_serving_client.convert``)
 needs ``paddle.fluid``, which Paddle 2.6 and 3.x no longer have, so the files
 are written here, in protobuf text format, from two sources:
 
-- ``inference.yml`` (the deploy contract): the input's shape and dtype, the
-  class count;
-- the legacy program ``inference.pdmodel``: the real names of the feed and
-  fetch variables (e.g. ``x`` and ``softmax_0.tmp_0``), which the serving
-  predictor binds to.
+- ``inference.yml`` (the deploy contract): the input's shape, the class count;
+- the legacy program ``inference.pdmodel``: the real names and dtypes of the
+  feed and fetch variables (e.g. ``x`` and ``softmax_0.tmp_0``), which the
+  serving predictor binds to; their shapes must agree with inference.yml.
 
 Both files go into the model directory itself, beside ``inference.pdmodel`` and
 ``inference.pdiparams``: Paddle Serving's local predictor opens ``*.pdmodel``
