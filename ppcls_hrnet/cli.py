@@ -100,11 +100,18 @@ def _export(p: argparse.ArgumentParser) -> Handler:
     _config_arguments(p)
     p.add_argument("--legacy", action="store_true",
                    help="also write the legacy inference.pdmodel (Paddle Lite, OpenVINO's Paddle reader)")
+    p.add_argument("--serving", action="store_true",
+                   help="also write Paddle Serving's serving_server_conf.prototxt / serving_client_conf.prototxt "
+                        "(implies --legacy: Paddle Serving runs the .pdmodel; see deploy/paddleserving)")
 
     def run(args):
         from .export.from_config import export_from_config
 
-        out = export_from_config(_load(args), legacy=args.legacy)
+        out = export_from_config(_load(args), legacy=args.legacy or args.serving)
+        if args.serving:
+            from .export.serving import write_serving_confs
+
+            write_serving_confs(out)
         print(f"exported to {out}")
         return 0
 
