@@ -1,4 +1,4 @@
-"""Deployment export: Paddle inference models (PIR or legacy), ONNX and int8 ONNX.
+"""Deployment export: Paddle inference models (PIR or legacy), ONNX and int8 ONNX, Paddle Serving confs.
 
 Names are imported on first use: a predictor that only needs
 ``export.model_files`` or ``export.onnx`` must not pay for Paddle's import.
@@ -11,4 +11,5 @@ __getattr__, __all__ = lazy_exports(__name__, {
                     "read_input_shape"),
     "onnx": ("ConversionError", "convert_to_onnx", "ensure_onnx", "onnx_input_shape", "onnx_op_types"),
     "quantize": ("QuantizationError", "compare_top1", "format_report", "predict_list", "quantize_model"),
+    "serving": ("ServingConfError", "write_serving_confs"),
 })
