@@ -108,7 +108,7 @@ class ServerProcess:
         return self.process.returncode
 
     def __enter__(self):
-        return self.start()
+        return self if self.process is not None else self.start()
 
     def __exit__(self, *exc):
         if self.process is not None and self.process.poll() is None:

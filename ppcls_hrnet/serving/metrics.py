@@ -29,7 +29,8 @@ IMAGES = Counter("ppcls_hrnet_images_total", "Images received, by outcome (predi
 MODEL_LOAD = Gauge("ppcls_hrnet_model_load_seconds", "Seconds the worker took to build and warm up its predictor",
                    multiprocess_mode="liveall")
 WORKERS_READY = Gauge("ppcls_hrnet_workers_ready", "Worker processes serving", multiprocess_mode="livesum")
-WORKER_RESTARTS = Counter("ppcls_hrnet_worker_restarts_total", "Workers started to replace one that died")
+# ppcls_hrnet_worker_restarts_total is the supervisor's (supervisor.py): importing this module
+# there would give the supervisor's pid a row in every gauge above.
 
 
 def render() -> tuple:
@@ -42,11 +43,3 @@ def render() -> tuple:
     else:
         from prometheus_client import REGISTRY as registry
     return generate_latest(registry), CONTENT_TYPE_LATEST
-
-
-def process_died(pid: int) -> None:
-    """Drop a dead worker's live gauges (queue depth, readiness, load time)."""
-    if os.environ.get(MULTIPROC_ENV):
-        from prometheus_client import multiprocess
-
-        multiprocess.mark_process_dead(pid)

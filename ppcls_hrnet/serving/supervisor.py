@@ -94,6 +94,7 @@ class Supervisor:
         self.quick_deaths = 0
         self.sock: Optional[socket.socket] = None
         self.metrics_dir: Optional[str] = None
+        self.restarts = None  # the restart counter, made on first use (after PROMETHEUS_MULTIPROC_DIR is set)
 
     # ------------------------------------------------------------ main loop
 
@@ -163,9 +164,14 @@ class Supervisor:
             self._poll(wake_r, 0.5)
             for worker in list(self.workers.values()):
                 code = worker.process.poll()
-                if code is not None and not worker.ready:
+                if code is None:
+                    continue
+                if worker.error or code == EXIT_LOAD_FAILED:  # it could not load the model: neither will another
                     why = worker.error or f"worker exited with {_exit_text(code)} while loading the model"
                     raise ServeError(f"cannot serve {self.settings.model_dir}: {why}")
+                if self._replace(worker, code) is False:  # killed or crashed: try again, within reason
+                    raise ServeError(f"cannot serve {self.settings.model_dir}: workers keep dying while loading "
+                                     f"the model (last: {_exit_text(code)})")
         return None
 
     def _supervise(self, wake_r) -> int:
@@ -180,10 +186,10 @@ class Supervisor:
         return 0
 
     def _replace(self, worker: Worker, code: int) -> bool:
-        from . import metrics
+        from prometheus_client import multiprocess
 
         lived = time.monotonic() - worker.started
-        metrics.process_died(worker.pid)
+        multiprocess.mark_process_dead(worker.pid)  # drop its live gauges (queue depth, readiness, load time)
         logger.warning("worker %d died (%s) after %.1f s%s; starting a replacement", worker.pid, _exit_text(code),
                        lived, f": {worker.error}" if worker.error else "")
         self._close_pipe(worker)
@@ -194,9 +200,16 @@ class Supervisor:
             return False
         if self.quick_deaths:
             time.sleep(min(0.5 * 2 ** (self.quick_deaths - 1), 5.0))
-        metrics.WORKER_RESTARTS.inc()
+        self._restarts_counter().inc()
         self._spawn(worker.slot)
         return True
+
+    def _restarts_counter(self):
+        if self.restarts is None:
+            from prometheus_client import Counter
+
+            self.restarts = Counter("ppcls_hrnet_worker_restarts_total", "Workers started to replace one that died")
+        return self.restarts
 
     def _poll(self, wake_r, timeout: float) -> None:
         pipes = {w.ready_pipe: w for w in self.workers.values() if w.ready_pipe is not None}
