@@ -162,3 +162,21 @@ def test_startup_errors_are_one_line_and_exit_2(small_deploy, tmp_path, case, me
     assert message in result.stderr and "Traceback" not in result.stderr
     if case == "model-not-loadable":
         assert "quantize" in result.stderr  # the worker's own message reaches the user
+
+
+@pytest.mark.slow
+def test_model_name_and_weights_are_exported_once_then_served(small_deploy, image, tmp_path):
+    """`serve --model_name NAME --pretrained W`, as `predict` takes them: exported (in a child
+    process, cached in $PPCLS_HRNET_HOME) with PaddleClas's ImageNet preprocessing at 224."""
+    weights = small_deploy[2]  # 10-class HRNet_W18_small_v1
+    env = {"PPCLS_HRNET_HOME": str(tmp_path / "home")}
+    with ServerProcess(["--model_name", "HRNet_W18_small_v1", "--pretrained", str(weights)], env=env,
+                       log_path=tmp_path / "server.log") as server:
+        server.wait_ready(timeout=300)
+        status, _, raw = call(server, "GET", "/v2/models/HRNet_W18_small_v1")
+        meta = json.loads(raw)
+        assert status == 200 and {"name": "x", "datatype": "FP32", "shape": [-1, 3, 224, 224]} in meta["inputs"]
+        assert {"name": "probabilities", "datatype": "FP32", "shape": [-1, 10]} in meta["outputs"]
+        assert predict_ok(server, image)
+        assert server.stop() == 0
+    assert list((tmp_path / "home" / "inference").iterdir())  # the cached export

@@ -20,10 +20,13 @@ SETTINGS_ENV = "PPCLS_HRNET_SERVE_SETTINGS"  # supervisor -> worker (environment
 
 DEFAULT_PORT = 18080  # PaddleClas's config.yml http_port
 DEFAULT_NAME = "imagenet"  # PaddleClas's config.yml op name: POST /imagenet/prediction
-# One worker using every core: measured with benchmarks/serve_load.py (docs/benchmarks.md,
-# "Serving"): on 2 cores 1 worker x 2 threads and 2 workers x 1 thread (OpenVINO pinning off)
-# served the same images/s within noise, and one worker holds one copy of the model.
-DEFAULT_WORKERS = 1
+# Two workers, each with half the cores (one worker on a one-core machine): measured with
+# benchmarks/serve_load.py (docs/benchmarks.md, "Serving"), HRNet_W18_C 224 on 2 cores, 8 clients,
+# configurations interleaved: 2 workers x 1 thread served 1.16-1.32x the images/s of 1 worker x
+# 2 threads in two runs (17.2 vs 14.8 img/s in the quieter one): one worker decodes, preprocesses
+# and runs one request at a time; two overlap that work. OpenVINO's CPU pinning stays off for
+# several workers (settings.openvino_pinning): on it was 0.75x and 1.04x of off in the same runs.
+DEFAULT_WORKERS = 2
 DEFAULT_MAX_BODY_MB = 20.0
 DEFAULT_MAX_IMAGES = 32  # images (or tensor rows) per request; one request is one batch
 # The package's own image limit (ppcls_hrnet.data.transforms, 2**27 px = 134 MP, 384 MB decoded).
@@ -38,7 +41,7 @@ class ServeSettings:
     model_dir: str
     host: str = "127.0.0.1"
     port: int = DEFAULT_PORT
-    workers: int = DEFAULT_WORKERS
+    workers: int = 1
     threads: int = 0  # math threads per worker; 0: cores // workers
     name: str = DEFAULT_NAME
     backend: str = "auto"
@@ -97,6 +100,10 @@ class ServeSettings:
         return replace(self, model_dir=str(model_dir))
 
 
+def default_workers() -> int:
+    return max(1, min(DEFAULT_WORKERS, available_cpus()))
+
+
 def available_cpus() -> int:
     """Cores this process may use: its affinity mask, capped by a cgroup CPU quota
     (a Kubernetes CPU limit), at least 1."""
@@ -138,8 +145,9 @@ def add_arguments(p: argparse.ArgumentParser):
                    "only; 0.0.0.0 for every interface)")
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"default {DEFAULT_PORT} (PaddleClas's "
                    "config.yml); 0 picks a free port and prints it")
-    p.add_argument("--workers", type=int, default=DEFAULT_WORKERS,
-                   help=f"worker processes, each with its own predictor (default {DEFAULT_WORKERS})")
+    p.add_argument("--workers", type=int, default=None,
+                   help=f"worker processes, each with its own predictor (default {DEFAULT_WORKERS}, "
+                        "1 on a one-core machine)")
     p.add_argument("--threads", type=int, default=0,
                    help="math threads per worker (default: available cores / workers)")
     p.add_argument("--name", default=DEFAULT_NAME,
@@ -184,7 +192,8 @@ def settings_from_args(args) -> ServeSettings:
     if args.max_body_mb <= 0:
         raise ConfigError(f"serve: --max_body_mb must be > 0, got {args.max_body_mb}")
     return ServeSettings(
-        model_dir=str(args.inference_model_dir or ""), host=args.host, port=args.port, workers=args.workers,
+        model_dir=str(args.inference_model_dir or ""), host=args.host, port=args.port,
+        workers=args.workers if args.workers is not None else default_workers(),
         threads=args.threads, name=args.name, backend=args.backend, precision=args.precision,
         cpu_pinning=args.cpu_pinning, api_key=args.api_key or os.environ.get(API_KEY_ENV) or None,
         max_body_bytes=int(args.max_body_mb * (1 << 20)), max_images=args.max_images,
