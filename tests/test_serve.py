@@ -408,3 +408,40 @@ def test_metrics_count_requests_by_route_and_status(server, model):
     loads = _samples(after, "ppcls_hrnet_model_load_seconds")
     assert len(loads) == 2 and all(0 < v < 120 for v in loads.values())  # one per worker (pid label)
     assert _samples(after, "ppcls_hrnet_images_total")['{outcome="predicted"}'] >= 4
+
+
+# ------------------------------------------------------------------ a predictor that fails
+
+
+def test_predictor_errors_never_reach_the_client_as_a_traceback(small_deploy, caplog):
+    """In process (Starlette's TestClient): a predictor raising an unexpected exception gives the
+    protocol's internal error, the traceback goes to the server log only."""
+    from starlette.testclient import TestClient
+
+    from ppcls_hrnet.serving.app import create_app
+    from ppcls_hrnet.serving.settings import ServeSettings
+
+    model_dir, image_dir, _ = small_deploy
+    predictor = ClassificationPredictor(model_dir, RuntimeOptions(backend="openvino"))
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("secret detail /srv/models/private.key")
+
+    predictor.predict_encoded = broken
+    predictor.engine.run = broken
+    app = create_app(ServeSettings(model_dir=str(model_dir)), predictor)
+    image = b64(images_of(image_dir, 1)[0].read_bytes())
+    with TestClient(app, raise_server_exceptions=False) as client:
+        pipeline = client.post("/imagenet/prediction", content=json.dumps({"key": ["image"], "value": [image]}))
+        v2 = client.post(f"/v2/models/{MODEL}/infer", json={"inputs": [
+            {"name": "x", "shape": [1, 3, 32, 32], "datatype": "FP32", "data": [0.0] * 3072}]})
+        upload = client.post("/predict", files={"image": ("a.png", b"\x89PNG")})
+        health = client.get("/v2/health/ready")
+    assert pipeline.status_code == 200 and pipeline.json()["err_no"] == 10000
+    assert v2.status_code == 500 and v2.json() == {"error": "internal error (see the server log)"}
+    assert upload.status_code == 500
+    for response in (pipeline, v2, upload):
+        assert_no_traceback(response.content)
+        assert b"secret" not in response.content and b"RuntimeError" not in response.content
+    assert health.status_code == 200
+    assert "secret detail" in caplog.text and "Traceback" in caplog.text  # the log has it

@@ -234,7 +234,12 @@ def create_app(settings: ServeSettings, predictor, load_seconds: Optional[float]
                         headers={k.decode(): v.decode() for k, v in headers if k != b"content-type"},
                         media_type="application/json")
 
-    app = Starlette(routes=routes, exception_handlers={HTTPException: http_error, ServingError: serving_error})
+    async def internal_error(request: Request, exc: Exception):
+        # Starlette re-raises after this answer; the boundary logs the traceback (the client never sees it)
+        return await serving_error(request, ServingError("internal", "internal error (see the server log)"))
+
+    app = Starlette(routes=routes, exception_handlers={HTTPException: http_error, ServingError: serving_error,
+                                                       Exception: internal_error})
     app.state.server = state
     templates = {route.path: route.path for route in routes}
 

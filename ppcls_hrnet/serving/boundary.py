@@ -80,8 +80,6 @@ class Boundary:
             if state["status"] is None:
                 await _send_error(send_tracking, ServingError("internal", "internal error (see the server log)"),
                                   protocol)
-            else:
-                raise
         finally:
             status = str(state["status"] or 500)
             route = self.route_of(scope)
