@@ -445,3 +445,29 @@ def test_predictor_errors_never_reach_the_client_as_a_traceback(small_deploy, ca
         assert b"secret" not in response.content and b"RuntimeError" not in response.content
     assert health.status_code == 200
     assert "secret detail" in caplog.text and "Traceback" in caplog.text  # the log has it
+
+
+def test_neither_supervisor_nor_openvino_workers_load_paddle(server):
+    """`serve` is Paddle-optional: the supervisor never imports it, OpenVINO workers neither."""
+    pids = [server.process.pid, *server.worker_pids()]
+    assert len(pids) == 3
+    for pid in pids:
+        maps = Path(f"/proc/{pid}/maps").read_text()
+        assert "libpaddle" not in maps, pid
+    assert "openvino" in Path(f"/proc/{pids[1]}/maps").read_text()  # the check can fail: workers map OpenVINO
+
+
+def test_defaults_loopback_paddleclas_port_and_name(monkeypatch):
+    from ppcls_hrnet.cli import build_parser
+    from ppcls_hrnet.serving.settings import available_cpus, settings_from_args
+
+    monkeypatch.delenv("PPCLS_HRNET_API_KEY", raising=False)
+    settings = settings_from_args(build_parser("serve").parse_args(["serve", "--inference_model_dir", "m"]))
+    assert (settings.host, settings.port, settings.name) == ("127.0.0.1", 18080, "imagenet")
+    assert settings.workers == min(2, available_cpus()) and settings.api_key is None
+    assert settings.math_threads == max(1, available_cpus() // settings.workers)
+    assert settings.openvino_pinning is (False if settings.workers > 1 else None)
+    assert settings.max_body_bytes == 20 << 20
+    monkeypatch.setenv("PPCLS_HRNET_API_KEY", "sekret-xyz")
+    settings = settings_from_args(build_parser("serve").parse_args(["serve", "--inference_model_dir", "m"]))
+    assert settings.api_key == "sekret-xyz" and "sekret-xyz" not in repr(settings)
