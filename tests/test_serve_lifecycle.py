@@ -180,3 +180,17 @@ def test_model_name_and_weights_are_exported_once_then_served(small_deploy, imag
         assert predict_ok(server, image)
         assert server.stop() == 0
     assert list((tmp_path / "home" / "inference").iterdir())  # the cached export
+
+
+def test_sigterm_while_the_model_loads_exits_0(small_deploy, tmp_path):
+    server = start(small_deploy, tmp_path, "--workers", "1", "--backend", "paddle")  # a slow load
+    try:
+        wait_until(lambda: server.worker_pids(), 60, "a worker process")
+        time.sleep(0.5)
+        assert "serving HRNet" not in server.log()  # still loading
+        begun = time.monotonic()
+        assert server.stop(signal.SIGTERM, timeout=60) == 0, server.log()
+        assert time.monotonic() - begun < 20
+        assert "Traceback" not in server.log()
+    finally:
+        server.stop(signal.SIGKILL, timeout=10)

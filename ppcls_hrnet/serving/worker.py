@@ -32,11 +32,14 @@ EXIT_LOAD_FAILED = 3
 logger = logging.getLogger("ppcls_hrnet.serving")
 
 _stop_requested = False
+_loading = True  # no request can be in flight yet: a signal may end the process at once
 
 
 def _request_stop(signum, frame):
     global _stop_requested
     _stop_requested = True
+    if _loading:
+        raise SystemExit(0)
 
 
 def _die_with_parent() -> None:
@@ -101,6 +104,8 @@ def main() -> int:
     load_seconds = time.perf_counter() - start
     app.state.load_seconds = load_seconds
     metrics.MODEL_LOAD.set(load_seconds)
+    global _loading
+    _loading = False
     for sig in (signal.SIGTERM, signal.SIGINT):  # a backend may have installed its own
         signal.signal(sig, _request_stop)
     if _stop_requested:
