@@ -32,14 +32,16 @@ EXIT_LOAD_FAILED = 3
 logger = logging.getLogger("ppcls_hrnet.serving")
 
 _stop_requested = False
-_loading = True  # no request can be in flight yet: a signal may end the process at once
+_loading = True  # no request can be in flight yet: a signal ends the process at once
 
 
 def _request_stop(signum, frame):
     global _stop_requested
     _stop_requested = True
     if _loading:
-        raise SystemExit(0)
+        # nothing to drain; an exception raised here would surface inside whatever import or
+        # model compilation is running (Paddle's import turns it into an ImportError)
+        os._exit(0)
 
 
 def _die_with_parent() -> None:
