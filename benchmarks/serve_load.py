@@ -7,7 +7,7 @@ Paddle Serving's pipeline on the same model.
         --paddle_serving_url http://127.0.0.1:18080/imagenet/prediction
     python benchmarks/serve_load.py --inference_model_dir DIR --images DIR --duration 3   # a short bounded run
 
-Every client keeps one HTTP/1.1 connection and sends PaddleClas's pipeline request
+Every client keeps one HTTP/1.1 connection (--reconnect: one per request) and sends PaddleClas's pipeline request
 (`{"key": ["image"], "value": [<base64>]}`, one image per request, images in turn) as soon as
 its previous answer arrived. Requests are counted when they start after the warm-up and end
 within the window; a request without an answer is "lost", one with an HTTP error, err_no != 0
@@ -99,7 +99,7 @@ def pipeline_body(data: bytes) -> bytes:
 
 
 def run_clients(url: str, bodies: List[bytes], expected: Optional[List[str]], concurrency: int, warmup: float,
-                duration: float, name: str, headers: Optional[dict] = None) -> Run:
+                duration: float, name: str, headers: Optional[dict] = None, reconnect: bool = False) -> Run:
     parts = urllib.parse.urlsplit(url)
     if parts.hostname not in LOOPBACK:
         raise SystemExit(f"{url}: this benchmark sends only to loopback addresses")
@@ -131,6 +131,9 @@ def run_clients(url: str, bodies: List[bytes], expected: Optional[List[str]], co
                         outcome = "failed"  # a wrong answer
             except (OSError, http.client.HTTPException, ValueError):
                 outcome = "lost"
+                conn.close()
+                conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=120)
+            if reconnect and outcome != "lost":  # a new connection per request, as requests.post() makes
                 conn.close()
                 conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=120)
             ended = time.monotonic()
@@ -272,6 +275,9 @@ def main(argv=None) -> int:
     parser.add_argument("--compare_pinning", action="store_true",
                         help="also run the multi-worker servers with OpenVINO's CPU pinning on")
     parser.add_argument("--no_inprocess", action="store_true")
+    parser.add_argument("--reconnect", action="store_true",
+                        help="a new connection per request (PaddleClas's pipeline_http_client.py calls "
+                             "requests.post without a session); default: one keep-alive connection per client")
     parser.add_argument("--paddle_serving_url", default=None,
                         help="Paddle Serving's pipeline on the same model, e.g. http://127.0.0.1:18080/imagenet/prediction")
     parser.add_argument("--paddle_serving_reference", type=float, default=5.1,
@@ -311,11 +317,13 @@ def main(argv=None) -> int:
             name, server = start_ours(model_dir, workers, args, work, pinning)
             servers.append((name, server))
             measured[name] = lambda seconds, name=name, url=server.url: run_clients(
-                url + "/imagenet/prediction", bodies, expected, args.concurrency, args.warmup, seconds, name)
+                url + "/imagenet/prediction", bodies, expected, args.concurrency, args.warmup, seconds, name,
+                reconnect=args.reconnect)
     if args.paddle_serving_url:
         name = "Paddle Serving 0.9 pipeline (PaddleClas's classification_web_service)"
         measured[name] = lambda seconds, name=name: run_clients(
-            args.paddle_serving_url, bodies, None, args.concurrency, args.warmup, seconds, name)
+            args.paddle_serving_url, bodies, None, args.concurrency, args.warmup, seconds, name,
+            reconnect=args.reconnect)
     try:
         time.sleep(1.0)  # every worker warmed up
         load_before = os.getloadavg()
