@@ -22,8 +22,8 @@ DEFAULT_PORT = 18080  # PaddleClas's config.yml http_port
 DEFAULT_NAME = "imagenet"  # PaddleClas's config.yml op name: POST /imagenet/prediction
 # Two workers, each with half the cores (one worker on a one-core machine): measured with
 # benchmarks/serve_load.py (docs/benchmarks.md, "Serving"), HRNet_W18_C 224 on 2 cores, 8 clients,
-# configurations interleaved: 2 workers x 1 thread served 1.16x, 1.32x and 1.71x the images/s of
-# 1 worker x 2 threads in three runs (e.g. 17.2 vs 14.8 img/s): one worker decodes, preprocesses
+# configurations interleaved: 2 workers x 1 thread served 1.11x to 1.71x the images/s of
+# 1 worker x 2 threads in four runs (e.g. 17.2 vs 14.8 img/s): one worker decodes, preprocesses
 # and runs one request at a time; two overlap that work. OpenVINO's CPU pinning stays off for
 # several workers (openvino_pinning below): on, it was 0.75x, 0.70x and 1.04x of off.
 DEFAULT_WORKERS = 2
