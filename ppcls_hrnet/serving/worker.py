@@ -86,6 +86,12 @@ def main() -> int:
     listen_fd = int(os.environ[LISTEN_FD_ENV])
 
     start = time.perf_counter()
+    # Signals wait while the model loads: importing Paddle installs, for a moment, a SIGTERM
+    # handler that aborts with a C++ dump (import_paddle puts ours back right after). Threads
+    # the runtimes start here inherit the mask, so a signal arriving meanwhile is handled, once
+    # the mask is lifted below, by _request_stop: exit 0 at once.
+    stop_signals = {signal.SIGTERM, signal.SIGINT}
+    signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
     try:
         from . import metrics
         from .app import create_app
@@ -103,15 +109,15 @@ def main() -> int:
             message = f"{type(err).__name__}: {err}"
         _report(ready_fd, {"pid": os.getpid(), "error": message})
         return EXIT_LOAD_FAILED
+    finally:
+        for sig in stop_signals:  # a backend may have installed its own handler
+            signal.signal(sig, _request_stop)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, stop_signals)  # a pending signal ends the worker here
     load_seconds = time.perf_counter() - start
     app.state.load_seconds = load_seconds
     metrics.MODEL_LOAD.set(load_seconds)
     global _loading
     _loading = False
-    for sig in (signal.SIGTERM, signal.SIGINT):  # a backend may have installed its own
-        signal.signal(sig, _request_stop)
-    if _stop_requested:
-        return 0
 
     import uvicorn
 
