@@ -265,6 +265,14 @@ def _benchmark(p: argparse.ArgumentParser) -> Handler:
     return add_arguments(p)
 
 
+@command("serve", help="HTTP server for a model: Paddle Serving's pipeline protocol (POST /imagenet/prediction), "
+                       "KServe/Triton's v2 (/v2/...), multipart POST /predict, Prometheus GET /metrics")
+def _serve(p: argparse.ArgumentParser) -> Handler:
+    from .serving.settings import add_arguments
+
+    return add_arguments(p)
+
+
 @command("data", help="prepare a dataset: `data fashion-mnist OUT_DIR`")
 def _data(p: argparse.ArgumentParser) -> Handler:
     p.add_argument("dataset", choices=["fashion-mnist"])
@@ -316,7 +324,7 @@ def _setup_logging() -> None:
 
 # Commands that may never run Paddle: they import it themselves when the
 # chosen backend needs it (an OpenVINO or ONNX Runtime prediction never does).
-PADDLE_OPTIONAL = ("predict",)
+PADDLE_OPTIONAL = ("predict", "serve")
 
 
 def main(argv: Optional[List[str]] = None) -> int:

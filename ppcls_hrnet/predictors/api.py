@@ -22,7 +22,7 @@ def create_predictor(model_name: Optional[str] = None, inference_model_dir=None,
                      enable_mkldnn: bool = True, cpu_num_threads: int = 2, gpu_mem: int = 500,
                      ir_optim: bool = True, batch_size: int = 1, topk: Optional[int] = None,
                      class_id_map_file: Optional[str] = None, resize_short: Optional[int] = None,
-                     crop_size: Optional[int] = None) -> ClassificationPredictor:
+                     crop_size: Optional[int] = None, cpu_pinning: Optional[bool] = None) -> ClassificationPredictor:
     """A predictor for an exported model dir, or for ``model_name`` + weights (exported once, cached)."""
     if precision is None:
         precision = "fp16" if use_fp16 else "fp32"
@@ -30,7 +30,7 @@ def create_predictor(model_name: Optional[str] = None, inference_model_dir=None,
         raise ConfigError(f"use_fp16 contradicts precision={precision!r}; give one of them")
     options = RuntimeOptions(backend=backend, precision=precision, use_gpu=use_gpu, use_tensorrt=use_tensorrt,
                              enable_mkldnn=enable_mkldnn, cpu_threads=cpu_num_threads, gpu_mem=gpu_mem,
-                             ir_optim=ir_optim, max_batch_size=max(batch_size, 1))
+                             ir_optim=ir_optim, max_batch_size=max(batch_size, 1), cpu_pinning=cpu_pinning)
     if inference_model_dir is None:
         if not model_name:
             raise ConfigError("give model_name (e.g. HRNet_W18_C, with pretrained weights) or "

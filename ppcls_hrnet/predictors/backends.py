@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, replace
-from typing import Callable, Dict, Tuple
+from typing import Callable, Dict, Optional, Tuple
 
 from ..errors import ConfigError
 from ..paddle_import import import_paddle
@@ -40,6 +40,7 @@ class RuntimeOptions:
     ir_optim: bool = True
     max_batch_size: int = 8  # TensorRT dynamic-shape range is [1, max_batch_size]
     model_format: str = "auto"  # Paddle Inference: auto | pir | legacy
+    cpu_pinning: Optional[bool] = None  # OpenVINO's ENABLE_CPU_PINNING (None: its default); off for several processes
 
     def __post_init__(self):
         if self.precision not in PRECISIONS:
@@ -178,10 +179,12 @@ def _build_openvino(deploy, options: RuntimeOptions) -> Engine:
     _import_backend("openvino", "openvino")  # before converting anything
     if options.precision == "int8":
         # The QDQ model carries the int8 scales; its float parts stay f32.
-        return OpenVINOEngine(_quantized_file(deploy), options.cpu_threads, precision="f32")
+        return OpenVINOEngine(_quantized_file(deploy), options.cpu_threads, precision="f32",
+                              cpu_pinning=options.cpu_pinning)
     legacy = deploy.model_file("legacy")
     path = legacy if legacy is not None and legacy.is_file() else _onnx_file(deploy, options)
-    return OpenVINOEngine(path, options.cpu_threads, precision={"fp32": "f32", "bf16": "bf16"}[options.precision])
+    return OpenVINOEngine(path, options.cpu_threads, precision={"fp32": "f32", "bf16": "bf16"}[options.precision],
+                          cpu_pinning=options.cpu_pinning)
 
 
 BACKENDS: Dict[str, Backend] = {b.name: b for b in (

@@ -10,13 +10,16 @@ Preprocessing, input size, labels and top-k come from the model's
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass
-from typing import Iterator, Optional, Sequence, Union
+from typing import Iterator, List, Optional, Sequence, Union
 
+import cv2
 import numpy as np
 
-from ..data.images import iter_image_batches, list_images
+from ..data.errors import DataError
+from ..data.images import ImageBatch, iter_image_batches, list_images
 from ..deploy_contract import DeployConfig, read_deploy_config
 from ..postprocess import Topk, default_label_list
 from .backends import RuntimeOptions, create_engine
@@ -82,24 +85,66 @@ class ClassificationPredictor:
             self.times.preprocess += clock() - start
             if batch is None:
                 return
-            for position, why in batch.errors.items():
-                self.times.failures += 1
+            yield from self._predict_batch(batch)
+
+    def predict_encoded(self, images: Sequence[bytes], names: Optional[Sequence[str]] = None) -> List[dict]:
+        """Encoded image files already in memory (an upload, a request body) -> results in
+        input order, ``batch_size`` images per batch; nothing is written to disk.
+
+        ``names`` become the results' ``file_name`` (default ``image_0``, ``image_1``, ...).
+        An image that cannot be decoded or transformed yields ``{"file_name", "error"}``
+        (not logged: the caller reports it) and the others are still predicted.
+        """
+        names = list(names) if names is not None else [f"image_{i}" for i in range(len(images))]
+        if len(names) != len(images):
+            raise ValueError(f"{len(images)} images but {len(names)} names")
+        results: List[dict] = []
+        clock = time.perf_counter
+        for first in range(0, len(images), self.batch_size):
+            start = clock()
+            chunk = images[first:first + self.batch_size]
+            arrays, errors = [], {}
+            for position, data in enumerate(chunk):
+                try:
+                    arrays.append(self.transforms(data))
+                except DataError as err:
+                    errors[position] = str(err)
+                except cv2.error as err:  # e.g. over OPENCV_IO_MAX_IMAGE_PIXELS: refused before decoding
+                    errors[position] = _opencv_image_error(err, len(data))
+            batch = ImageBatch(names[first:first + self.batch_size], np.stack(arrays) if arrays else None, errors)
+            self.times.preprocess += clock() - start
+            results.extend(self._predict_batch(batch, log_errors=False))
+        return results
+
+    def _predict_batch(self, batch: ImageBatch, log_errors: bool = True) -> Iterator[dict]:
+        clock = time.perf_counter
+        for position, why in batch.errors.items():
+            self.times.failures += 1
+            if log_errors:
                 logger.error("skipping %s: %s", batch.sources[position], why)
-            predicted = iter(())
-            if batch.images is not None:
-                start = clock()
-                probabilities = self.scores(batch.images)
-                self.times.inference += clock() - start
-                start = clock()
-                predicted = iter(self.postprocess(probabilities, batch.names))
-                self.times.postprocess += clock() - start
-                self.times.images += len(batch.images)
-                self.times.batches += 1
-            for position, source in enumerate(batch.sources):
-                if position in batch.errors:
-                    yield {"file_name": source, "error": batch.errors[position]}
-                else:
-                    yield next(predicted)
+        predicted = iter(())
+        if batch.images is not None:
+            start = clock()
+            probabilities = self.scores(batch.images)
+            self.times.inference += clock() - start
+            start = clock()
+            predicted = iter(self.postprocess(probabilities, batch.names))
+            self.times.postprocess += clock() - start
+            self.times.images += len(batch.images)
+            self.times.batches += 1
+        for position, source in enumerate(batch.sources):
+            if position in batch.errors:
+                yield {"file_name": source, "error": batch.errors[position]}
+            else:
+                yield next(predicted)
+
+
+def _opencv_image_error(err, size: int) -> str:
+    reason = getattr(err, "err", None) or str(err).strip().splitlines()[-1]
+    if "CV_IO_MAX_IMAGE_PIXELS" in reason:
+        return (f"image of {size} bytes has more pixels than allowed "
+                f"(OPENCV_IO_MAX_IMAGE_PIXELS={os.environ.get('OPENCV_IO_MAX_IMAGE_PIXELS', 2 ** 30)})")
+    return f"not a decodable image ({size} bytes): OpenCV: {reason}"
 
 
 def _softmax(x: np.ndarray) -> np.ndarray:

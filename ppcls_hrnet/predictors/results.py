@@ -28,14 +28,20 @@ def format_deploy_result(result: dict) -> str:
     return f"{name}:\tclass id(s): {result['class_ids']}, score(s): {scores}, label_name(s): {result['label_names']}"
 
 
-def save_results(results: List[dict], save_dir, predictor=None) -> Path:
-    """Write ``save_dir/predictions.json`` (atomically) and return its path."""
-    save_dir = Path(save_dir)
-    save_dir.mkdir(parents=True, exist_ok=True)
+def results_document(results: List[dict], predictor=None) -> dict:
+    """What ``predictions.json`` holds (the serving ``/predict`` route answers the same)."""
     content = {"results": results}
     if predictor is not None:
         content = {"model_name": predictor.deploy.model_name, "model_dir": str(predictor.deploy.model_dir),
                    "backend": predictor.backend, "precision": predictor.options.precision, **content}
+    return content
+
+
+def save_results(results: List[dict], save_dir, predictor=None) -> Path:
+    """Write ``save_dir/predictions.json`` (atomically) and return its path."""
+    save_dir = Path(save_dir)
+    save_dir.mkdir(parents=True, exist_ok=True)
+    content = results_document(results, predictor)
     path = save_dir / RESULTS_FILE
     fd, tmp = tempfile.mkstemp(prefix=f".{RESULTS_FILE}.", dir=save_dir)
     with os.fdopen(fd, "w", encoding="utf-8") as f:

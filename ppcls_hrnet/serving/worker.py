@@ -1,0 +1,157 @@
+"""One worker process: build the predictor, then serve the supervisor's socket with uvicorn.
+
+Started by :mod:`.supervisor` as ``python -m ppcls_hrnet.serving.worker`` with
+the listening socket's descriptor, a pipe to report "ready" (or why not) on,
+and the settings in its environment. The predictor is built here, after the
+process started (a predictor built before a fork made each worker ~1.2 GB
+and slower), with ``cores / workers`` math threads; the worker accepts
+connections only once it has answered one warm-up inference, so a request
+never meets a worker that is still loading.
+
+SIGTERM / SIGINT: stop accepting, finish the requests in flight (up to
+``graceful_timeout``), exit 0. Paddle's own SIGTERM handler (it aborts) is
+undone by :func:`ppcls_hrnet.paddle_import.import_paddle`, and this module
+re-installs its handlers after the predictor is built in any case.
+"""
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import json
+import logging
+import os
+import signal
+import socket
+import sys
+import time
+
+LISTEN_FD_ENV = "PPCLS_HRNET_SERVE_LISTEN_FD"
+READY_FD_ENV = "PPCLS_HRNET_SERVE_READY_FD"
+EXIT_LOAD_FAILED = 3
+
+logger = logging.getLogger("ppcls_hrnet.serving")
+
+_stop_requested = False
+_loading = True  # no request can be in flight yet: a signal ends the process at once
+
+
+def _request_stop(signum, frame):
+    global _stop_requested
+    _stop_requested = True
+    if _loading:
+        # nothing to drain; an exception raised here would surface inside whatever import or
+        # model compilation is running (Paddle's import turns it into an ImportError)
+        os._exit(0)
+
+
+def _die_with_parent() -> None:
+    """Linux: SIGTERM this worker when the supervisor dies (even by SIGKILL), so no
+    orphan keeps serving the port."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def _report(fd: int, message: dict) -> None:
+    try:
+        os.write(fd, (json.dumps(message) + "\n").encode())
+    except OSError:
+        pass
+
+
+def build_predictor(settings):
+    from ..predictors.api import create_predictor
+
+    return create_predictor(inference_model_dir=settings.model_dir, backend=settings.backend,
+                            precision=settings.precision, cpu_num_threads=settings.math_threads,
+                            batch_size=settings.max_images, cpu_pinning=settings.openvino_pinning)
+
+
+def main() -> int:
+    parent = os.getppid()
+    _die_with_parent()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _request_stop)
+    if os.getppid() != parent:  # the supervisor died before prctl
+        return 0
+    from ..cli import setup_process
+    from .settings import ServeSettings
+
+    setup_process()
+    settings = ServeSettings.from_env()
+    logging.getLogger("ppcls_hrnet").setLevel(settings.log_level.upper())
+    ready_fd = int(os.environ[READY_FD_ENV])
+    listen_fd = int(os.environ[LISTEN_FD_ENV])
+
+    start = time.perf_counter()
+    # Signals wait while the model loads: importing Paddle installs, for a moment, a SIGTERM
+    # handler that aborts with a C++ dump (import_paddle puts ours back right after). Threads
+    # the runtimes start here inherit the mask, so a signal arriving meanwhile is handled, once
+    # the mask is lifted below, by _request_stop: exit 0 at once.
+    stop_signals = {signal.SIGTERM, signal.SIGINT}
+    signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
+    try:
+        from . import metrics
+        from .app import create_app
+
+        predictor = build_predictor(settings)
+        app = create_app(settings, predictor)
+        app.state.runner.warm_up()
+    except Exception as err:  # noqa: BLE001  (reported to the supervisor, which prints it and stops)
+        from ..errors import HRNetError
+
+        if isinstance(err, HRNetError):
+            message = str(err)
+        else:
+            logger.exception("worker %d could not load the model", os.getpid())
+            message = f"{type(err).__name__}: {err}"
+        _report(ready_fd, {"pid": os.getpid(), "error": message})
+        return EXIT_LOAD_FAILED
+    finally:
+        for sig in stop_signals:  # a backend may have installed its own handler
+            signal.signal(sig, _request_stop)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, stop_signals)  # a pending signal ends the worker here
+    load_seconds = time.perf_counter() - start
+    app.state.load_seconds = load_seconds
+    metrics.MODEL_LOAD.set(load_seconds)
+    global _loading
+    _loading = False
+
+    import uvicorn
+
+    state = app.state
+
+    class WorkerServer(uvicorn.Server):
+        def handle_exit(self, sig, frame):
+            state.draining = True  # /v2/health/ready answers 503 from now on
+            super().handle_exit(sig, frame)
+
+        async def startup(self, sockets=None):
+            await super().startup(sockets)
+            if _stop_requested:  # a signal between loading and uvicorn's own handlers
+                self.handle_exit(signal.SIGTERM, None)
+
+    config = uvicorn.Config(app, log_level=settings.log_level, access_log=False, lifespan="off",
+                            timeout_graceful_shutdown=settings.graceful_timeout, server_header=False,
+                            timeout_keep_alive=30, log_config=None)
+    server = WorkerServer(config)
+    sock = socket.socket(fileno=listen_fd)
+    metrics.WORKERS_READY.set(1)
+    _report(ready_fd, {"pid": os.getpid(), "ready": True, "load_seconds": round(load_seconds, 3),
+                       "backend": predictor.backend, "threads": settings.math_threads})
+    os.close(ready_fd)
+    logger.info("worker %d serving %s on %s (%d threads, load %.2f s)", os.getpid(), predictor.deploy.model_name,
+                predictor.backend, settings.math_threads, load_seconds)
+    try:
+        asyncio.run(server.serve(sockets=[sock]))
+    finally:
+        metrics.WORKERS_READY.set(0)
+        state.runner.close()
+    # uvicorn re-raises the signal it caught once it has shut down; our handler absorbs it
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
