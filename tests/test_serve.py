@@ -18,7 +18,7 @@ import pytest
 
 from ppcls_hrnet.predictors import RuntimeOptions
 from ppcls_hrnet.predictors.classifier import ClassificationPredictor
-from ppcls_hrnet.serving.launch import ServerProcess
+from ppcls_hrnet.serving.launch import running_server
 
 MODEL = "HRNet_W18_small_v1"
 PIXEL_LIMIT = r"more pixels than allowed|over the limit of [\d,]+ pixels"
@@ -95,15 +95,9 @@ def reference(model):
 def server(model, tmp_path_factory):
     model_dir, _ = model
     log = tmp_path_factory.mktemp("serve") / "server.log"
-    process = ServerProcess(["--inference_model_dir", str(model_dir), "--workers", "2", "--max_images", "8"],
-                            log_path=log).start()
-    try:
-        process.wait_ready(timeout=120)
+    with running_server(["--inference_model_dir", str(model_dir), "--workers", "2", "--max_images", "8"],
+                        log_path=log) as process:
         yield process
-    finally:
-        code = process.stop(timeout=60)
-        print(process.log())
-        assert code == 0, process.log()
 
 
 # ------------------------------------------------------------------ Paddle Serving pipeline

@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 
-from ppcls_hrnet.serving.launch import ServerProcess
+from ppcls_hrnet.serving.launch import running_server
 from test_serve import MODEL, PIXEL_LIMIT, _multipart, _samples, assert_no_traceback, b64, bomb_png, call, images_of
 
 KEY = "s3cret-key-for-tests"
@@ -34,17 +34,11 @@ def slow_image():
 def server(small_deploy, tmp_path_factory):
     model_dir, _, _ = small_deploy
     log = tmp_path_factory.mktemp("serve_limits") / "server.log"
-    process = ServerProcess(["--inference_model_dir", str(model_dir), "--workers", "1", "--max_body_mb", "4",
-                             "--max_images", "2", "--max_image_pixels", "40000000", "--max_queue", "1",
-                             "--timeout", "0.3"],
-                            env={"PPCLS_HRNET_API_KEY": KEY}, log_path=log).start()
-    try:
-        process.wait_ready(timeout=120)
+    with running_server(["--inference_model_dir", str(model_dir), "--workers", "1", "--max_body_mb", "4",
+                         "--max_images", "2", "--max_image_pixels", "40000000", "--max_queue", "1",
+                         "--timeout", "0.3"],
+                        env={"PPCLS_HRNET_API_KEY": KEY}, log_path=log) as process:
         yield process
-    finally:
-        code = process.stop(timeout=60)
-        print(process.log())
-        assert code == 0
 
 
 def metric(server, name):

@@ -12,6 +12,7 @@ Every wait here is bounded.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -113,3 +114,16 @@ class ServerProcess:
     def __exit__(self, *exc):
         if self.process is not None and self.process.poll() is None:
             self.stop(timeout=30)
+
+
+@contextlib.contextmanager
+def running_server(args: Sequence[str], *, env: Optional[dict] = None, log_path=None, ready_timeout: float = 120.0):
+    """A started server, ready; on leaving, SIGTERM and require a clean exit (0), showing its log if not."""
+    process = ServerProcess(args, env=env, log_path=log_path).start()
+    try:
+        process.wait_ready(timeout=ready_timeout)
+        yield process
+    finally:
+        code = process.stop(timeout=60)
+        print(process.log())
+        assert code == 0, process.log()
