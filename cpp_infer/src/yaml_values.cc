@@ -52,19 +52,27 @@ std::string ExplicitTag(const YAML::Node& node) {
   return tag.compare(0, prefix.size(), prefix) == 0 ? tag.substr(prefix.size()) : "";
 }
 
-int LevenshteinDistance(const std::string& a, const std::string& b) {
-  std::vector<int> row(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) row[j] = static_cast<int>(j);
-  for (size_t i = 1; i <= a.size(); ++i) {
-    int diagonal = row[0];
-    row[0] = static_cast<int>(i);
-    for (size_t j = 1; j <= b.size(); ++j) {
-      int above = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      diagonal = above;
+// difflib.SequenceMatcher(None, a, b).ratio() (no junk: the names are short)
+void MatchingBlocks(const std::string& a, size_t alo, size_t ahi, const std::string& b, size_t blo, size_t bhi,
+                    size_t* matched) {
+  size_t best_i = alo, best_j = blo, best_size = 0;
+  for (size_t i = alo; i < ahi; ++i)
+    for (size_t j = blo; j < bhi; ++j) {
+      size_t k = 0;
+      while (i + k < ahi && j + k < bhi && a[i + k] == b[j + k]) ++k;
+      if (k > best_size) best_i = i, best_j = j, best_size = k;  // first longest, as difflib picks
     }
-  }
-  return row[b.size()];
+  if (best_size == 0) return;
+  *matched += best_size;
+  MatchingBlocks(a, alo, best_i, b, blo, best_j, matched);
+  MatchingBlocks(a, best_i + best_size, ahi, b, best_j + best_size, bhi, matched);
+}
+
+double SequenceRatio(const std::string& a, const std::string& b) {
+  if (a.empty() && b.empty()) return 1.0;
+  size_t matched = 0;
+  MatchingBlocks(a, 0, a.size(), b, 0, b.size(), &matched);
+  return 2.0 * static_cast<double>(matched) / static_cast<double>(a.size() + b.size());
 }
 
 }  // namespace
@@ -245,14 +253,14 @@ std::array<double, 3> CheckTriple(const std::string& op, const std::string& name
 }
 
 std::string ClosestHint(const std::string& name, const std::vector<std::string>& choices) {
+  // difflib.get_close_matches(name, choices, n=3, cutoff=0.5): best ratio first
   std::vector<std::pair<double, std::string>> scored;
   for (const auto& choice : choices) {
-    size_t longest = std::max(name.size(), choice.size());
-    double similarity = longest ? 1.0 - static_cast<double>(LevenshteinDistance(name, choice)) / longest : 1.0;
-    if (similarity >= 0.5) scored.emplace_back(similarity, choice);
+    double ratio = SequenceRatio(choice, name);  // difflib compares (choice, word)
+    if (ratio >= 0.5) scored.emplace_back(ratio, choice);
   }
   if (scored.empty()) return "";
-  std::stable_sort(scored.begin(), scored.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+  std::sort(scored.begin(), scored.end(), [](const auto& x, const auto& y) { return x > y; });
   std::string hint = "; did you mean ";
   for (size_t i = 0; i < scored.size() && i < 3; ++i) hint += (i ? " or '" : "'") + scored[i].second + "'";
   return hint + "?";

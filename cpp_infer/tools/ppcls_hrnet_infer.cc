@@ -191,10 +191,10 @@ int Main(int argc, char** argv) {
     return 2;
   }
   try {
+    std::vector<std::string> images = ppcls_hrnet::ListImages(args.infer_imgs);  // before the slow part
     ppcls_hrnet::Classifier classifier(args.model_dir, args.options);
     Log("INFO", classifier.model_name() + " on " + classifier.backend() + " (" + args.options.precision + ", " +
                     classifier.model_file() + ")");
-    std::vector<std::string> images = ppcls_hrnet::ListImages(args.infer_imgs);
     size_t failed = 0;
     auto timed_start = std::chrono::steady_clock::now();
     size_t batch_no = 0;
