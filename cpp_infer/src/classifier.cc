@@ -22,9 +22,9 @@ std::string ShapeText(const std::vector<int>& dims) {
   return out + "]";
 }
 
-Pipeline BuildPipeline(const DeployConfig& deploy) {
+Pipeline BuildPipeline(const DeployConfig& deploy, bool crop_aware_decode) {
   try {
-    return Pipeline(deploy.transform_ops);
+    return Pipeline(deploy.transform_ops, crop_aware_decode);
   } catch (const ConfigError& e) {
     throw ConfigError(deploy.model_dir + "/" + kDeployFile + ": PreProcess." + e.what());
   }
@@ -44,7 +44,7 @@ struct Classifier::Impl {
   std::vector<float> batch, output;
 
   Impl(const std::string& model_dir, const Options& opts)
-      : deploy(ReadDeployConfig(model_dir)), options(opts), pipeline(BuildPipeline(deploy)) {
+      : deploy(ReadDeployConfig(model_dir)), options(opts), pipeline(BuildPipeline(deploy, opts.crop_aware_decode)) {
     chw = {static_cast<int>(deploy.input_shape[1]), static_cast<int>(deploy.input_shape[2]),
            static_cast<int>(deploy.input_shape[3])};
     CheckOutputShape();
@@ -70,7 +70,7 @@ struct Classifier::Impl {
     } catch (const ImageError&) {
       return;  // e.g. a crop larger than the probe: each image is checked when predicted
     }
-    std::vector<int> produced = {probe.channels(), probe.height(), probe.width()};
+    std::vector<int> produced = pipeline.OutputShape(probe);
     if (produced != chw)
       throw ConfigError(where + ": PreProcess.transform_ops produce images of shape " + ShapeText(produced) +
                         " (CHW) but input.shape is [-1, " + ShapeText(chw).substr(1) + "; re-export the model");
@@ -110,18 +110,8 @@ struct Classifier::Impl {
     return predictions;
   }
 
-  // One preprocessed CHW image into its slot of the float32 batch.
-  void Store(const Sample& sample, float* slot) const {
-    std::vector<int> produced = {sample.channels(), sample.height(), sample.width()};
-    if (sample.layout != Layout::kCHW || produced != chw)
-      throw ImageError("preprocessed to " + ShapeText(produced) + " (" + LayoutName(sample.layout) +
-                       ") but the model takes " + ShapeText(chw) + " (CHW)");
-    cv::Mat target(sample.image.rows, sample.image.cols, CV_32F, slot);
-    if (sample.image.type() == CV_32F)
-      sample.image.copyTo(target);
-    else
-      sample.image.convertTo(target, CV_32F);
-  }
+  // One preprocessed image into its slot of the float32 batch.
+  void Store(const Sample& sample, float* slot) const { pipeline.WriteCHW(sample, chw, slot); }
 };
 
 Classifier::Classifier(const std::string& model_dir, const Options& options)
@@ -145,6 +135,14 @@ std::vector<Prediction> Classifier::PredictFiles(const std::vector<std::string>&
     std::vector<unsigned char> bytes = ReadImageBytes(paths[i]);
     impl_->pipeline.RunEncoded(bytes.data(), bytes.size(), sample);
   });
+}
+
+cv::Mat Classifier::Preprocess(const std::vector<unsigned char>& encoded) const {
+  Sample sample;
+  impl_->pipeline.RunEncoded(encoded.data(), encoded.size(), &sample);
+  cv::Mat planes(static_cast<int>(impl_->chw[0]) * impl_->chw[1], impl_->chw[2], CV_32F);
+  impl_->Store(sample, planes.ptr<float>());
+  return planes;
 }
 
 const std::string& Classifier::model_name() const { return impl_->deploy.model_name; }

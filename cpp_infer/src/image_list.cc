@@ -92,6 +92,8 @@ std::vector<unsigned char> ReadImageBytes(const std::string& path) {
   FILE* file = std::fopen(path.c_str(), "rb");
   if (!file) throw ImageError("cannot read " + path + ": " + std::strerror(errno));
   std::vector<unsigned char> bytes;
+  struct stat info;
+  if (fstat(fileno(file), &info) == 0 && S_ISREG(info.st_mode)) bytes.reserve(static_cast<size_t>(info.st_size));
   unsigned char buffer[1 << 16];
   size_t got;
   while ((got = std::fread(buffer, 1, sizeof buffer, file)) > 0) bytes.insert(bytes.end(), buffer, buffer + got);

@@ -9,6 +9,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "image_limits.h"
+#include "jpeg_region.h"
 #include "ppcls_hrnet/classifier.h"
 #include "yaml_values.h"
 
@@ -71,6 +72,22 @@ float RoundToHalf(float value) {  // numpy's float32 -> float16 -> float32 (roun
 #endif
 }
 
+// A reusable output buffer for an op: a fresh 0.5 MB image costs ~150 page faults (~0.2 ms) on
+// every image, more than the op's own work. The op's previous output is overwritten, which is fine:
+// a sample is stored into the batch before the next image is preprocessed (Classifier is not
+// thread-safe, as documented).
+class Scratch {
+ public:
+  cv::Mat Get(int rows, int cols, int type) {
+    size_t bytes = static_cast<size_t>(rows) * cols * CV_ELEM_SIZE(type);
+    if (bytes > buffer_.size()) buffer_.resize(bytes);
+    return cv::Mat(rows, cols, type, buffer_.data());
+  }
+
+ private:
+  std::vector<unsigned char> buffer_;
+};
+
 // ---------------------------------------------------------------- DecodeImage
 
 class DecodeImage : public Op {
@@ -96,16 +113,31 @@ class DecodeImage : public Op {
       if (!error.empty()) throw ImageError(error);
     }
     cv::Mat image;
+    if (size && size->first > 0 && size->second > 0 && size->first * size->second <= (int64_t{1} << 30))
+      image = scratch_.Get(static_cast<int>(size->second), static_cast<int>(size->first), CV_8UC3);
+    if (size && needed_region_) {  // a JPEG whose resize + crop use only part of it
+      cv::Rect region = needed_region_(static_cast<int>(size->first), static_cast<int>(size->second));
+      if (!region.empty() && DecodeJpegRegion(s.bytes, s.size, region, &image)) {
+        Finish(image, s);
+        return;
+      }
+    }
     const std::string bytes = std::to_string(s.size) + " bytes";
     try {
-      image = cv::imdecode(cv::Mat(1, static_cast<int>(s.size), CV_8U, const_cast<unsigned char*>(s.bytes)),
-                           cv::IMREAD_COLOR);
+      // into the scratch buffer when the header's size is right (else OpenCV allocates)
+      cv::imdecode(cv::Mat(1, static_cast<int>(s.size), CV_8U, const_cast<unsigned char*>(s.bytes)),
+                   cv::IMREAD_COLOR, &image);
     } catch (const cv::Exception& e) {
       throw ImageError("not a decodable image (" + bytes + "): " + OpenCVMessage(e));
     }
-    if (image.empty()) throw ImageError("not a decodable image (" + bytes + ")");
+    if (image.empty() || image.type() != CV_8UC3) throw ImageError("not a decodable image (" + bytes + ")");
     Finish(image, s);
   }
+
+  bool channel_first() const { return channel_first_; }
+  // Set by the Pipeline when ResizeImage + CropImage follow: (width, height) -> the source pixels they
+  // use, or an empty rect to decode everything.
+  std::function<cv::Rect(int, int)> needed_region_;
 
   // Everything after the decoder: the limit for formats whose header we do not read, channel order, layout.
   void Finish(const cv::Mat& bgr, Sample& s) const {
@@ -132,6 +164,7 @@ class DecodeImage : public Op {
  private:
   bool to_rgb_ = true;
   bool channel_first_ = false;
+  mutable Scratch scratch_;
 };
 
 // ---------------------------------------------------------------- ResizeImage
@@ -161,20 +194,24 @@ class ResizeImage : public Op {
     if (p["backend"].IsDefined()) CheckBackend(op, p["backend"]);
   }
   const char* name() const override { return "ResizeImage"; }
+  int flag() const { return flag_; }
+
+  // (width, height) after resizing, rounded as PaddleClas does: int(round(w * percent)), halves to even.
+  std::pair<int64_t, int64_t> Target(int64_t width, int64_t height) const {
+    if (resize_short_ <= 0) return size_;
+    double percent = static_cast<double>(resize_short_) / static_cast<double>(std::min(width, height));
+    return {static_cast<int64_t>(std::nearbyint(static_cast<double>(width) * percent)),
+            static_cast<int64_t>(std::nearbyint(static_cast<double>(height) * percent))};
+  }
 
   void Apply(Sample& s) const override {
     int64_t height = s.height(), width = s.width();
     if (height <= 0 || width <= 0) throw ImageError("ResizeImage got an empty image");
-    int64_t out_w = size_.first, out_h = size_.second;
-    if (resize_short_ > 0) {  // PaddleClas's rounding: int(round(w * percent)), round half to even
-      double percent = static_cast<double>(resize_short_) / static_cast<double>(std::min(width, height));
-      out_w = static_cast<int64_t>(std::nearbyint(static_cast<double>(width) * percent));
-      out_h = static_cast<int64_t>(std::nearbyint(static_cast<double>(height) * percent));
-    }
+    auto [out_w, out_h] = Target(width, height);
     CheckResize("ResizeImage", width, height, out_w, out_h,
                 resize_short_ > 0 ? "resize_short " + std::to_string(resize_short_) : "");
-    cv::Mat out;
-    cv::resize(s.image, out, cv::Size(static_cast<int>(out_w), static_cast<int>(out_h)), 0, 0, flag_);
+    cv::Mat out = scratch_.Get(static_cast<int>(out_h), static_cast<int>(out_w), s.image.type());
+    cv::resize(s.image, out, out.size(), 0, 0, flag_);
     s.image = out;  // channels are resized alike: a pending swap stays pending
   }
 
@@ -182,6 +219,7 @@ class ResizeImage : public Op {
   int resize_short_ = 0;
   std::pair<int, int> size_{0, 0};  // (w, h)
   int flag_ = cv::INTER_LINEAR;
+  mutable Scratch scratch_;
 };
 
 // ---------------------------------------------------------------- CropImage
@@ -190,6 +228,7 @@ class CropImage : public Op {
  public:
   explicit CropImage(const YAML::Node& p) : size_(CheckSize(name(), "size", p["size"])) {}
   const char* name() const override { return "CropImage"; }
+  std::pair<int, int> size() const { return size_; }
 
   void Apply(Sample& s) const override {
     int height = s.height(), width = s.width();
@@ -257,7 +296,52 @@ class NormalizeImage : public Op {
     return input;
   }
 
+  Layout input_layout() const { return order_ == "chw" ? Layout::kCHW : Layout::kHWC; }
+  int channel_num() const { return channel_num_; }
+
+  // This op followed by ToCHWImage, written straight into `planes` (channel_num x H x W floats):
+  // the same values without the two intermediate images.
+  void WritePlanes(const Sample& s, float* planes) const {
+    CheckChannels(s);
+    const int height = s.height(), width = s.width();
+    const size_t plane = static_cast<size_t>(height) * width;
+    const int src[3] = {s.swap_pending ? 2 : 0, 1, s.swap_pending ? 0 : 2};  // output channel c reads src[c]
+    cv::Mat converted;
+    if (s.image.depth() != CV_8U) s.image.convertTo(converted, CV_32F);
+    for (int y = 0; y < height; ++y) {
+      float* o0 = planes + static_cast<size_t>(y) * width;
+      float* o1 = o0 + plane;
+      float* o2 = o1 + plane;
+      if (converted.empty()) {
+        const unsigned char* in = s.image.ptr<unsigned char>(y);
+        for (int x = 0; x < width; ++x, in += 3) {
+          o0[x] = lut_[0][in[src[0]]];
+          o1[x] = lut_[1][in[src[1]]];
+          o2[x] = lut_[2][in[src[2]]];
+        }
+      } else {
+        const float* in = converted.ptr<float>(y);
+        for (int x = 0; x < width; ++x, in += 3) {
+          o0[x] = Normalize(in[src[0]], 0);
+          o1[x] = Normalize(in[src[1]], 1);
+          o2[x] = Normalize(in[src[2]], 2);
+        }
+      }
+    }
+    if (channel_num_ == 4) std::fill(planes + 3 * plane, planes + 4 * plane, 0.f);
+  }
+
   void Apply(Sample& s) const override {
+    CheckChannels(s);
+    if (s.layout == Layout::kHWC)
+      ApplyHWC(s);
+    else
+      ApplyCHW(s);
+    s.swap_pending = false;
+  }
+
+ private:
+  void CheckChannels(const Sample& s) const {
     if (s.channels() != 3) {
       std::ostringstream shape;
       if (s.layout == Layout::kCHW)
@@ -267,14 +351,8 @@ class NormalizeImage : public Op {
       throw ImageError(std::string("NormalizeImage(order='") + order_ + "') expects a 3-channel " +
                        (order_ == "chw" ? "CHW" : "HWC") + " image, got shape " + shape.str());
     }
-    if (s.layout == Layout::kHWC)
-      ApplyHWC(s);
-    else
-      ApplyCHW(s);
-    s.swap_pending = false;
   }
 
- private:
   float Normalize(float x, int c) const {
     float value = (x * scale_f_ - mean_f_[c]) / std_f_[c];
     return output_fp16_ ? RoundToHalf(value) : value;
@@ -362,6 +440,31 @@ class ToCHWImage : public Op {
   }
 };
 
+// Source pixels [lo, hi) that decide outputs [offset, offset + length) of a resize from `source` to
+// `target` pixels: the sampled span, the kernel's reach (area: the whole box) and a safety margin
+// (libjpeg's column crop may differ from a full decode within a few pixels of its edge).
+std::pair<int, int> SourceSpan(int source, int64_t target, int offset, int length, int flag) {
+  const double scale = static_cast<double>(source) / static_cast<double>(target);
+  const int reach = (flag == cv::INTER_LANCZOS4 ? 4 : flag == cv::INTER_CUBIC ? 2 : 1) +
+                    static_cast<int>(std::ceil(scale)) + 32;
+  int lo = static_cast<int>(std::floor(offset * scale)) - reach;
+  int hi = static_cast<int>(std::ceil((offset + length) * scale)) + reach;
+  return {std::max(lo, 0), std::min(hi, source)};
+}
+
+cv::Rect CropRegion(const ResizeImage& resize, const CropImage& crop, int width, int height) {
+  if (width < 64 || height < 64) return {};
+  auto [out_w, out_h] = resize.Target(width, height);
+  auto [crop_w, crop_h] = crop.size();
+  if (out_w < crop_w || out_h < crop_h || out_w > (1 << 30) || out_h > (1 << 30)) return {};  // fails later
+  auto [x0, x1] = SourceSpan(width, out_w, static_cast<int>((out_w - crop_w) / 2), crop_w, resize.flag());
+  auto [y0, y1] = SourceSpan(height, out_h, static_cast<int>((out_h - crop_h) / 2), crop_h, resize.flag());
+  cv::Rect region(x0, y0, x1 - x0, y1 - y0);
+  // decoding a region costs a little more per pixel: not worth it for most of the image
+  if (static_cast<double>(region.area()) > 0.85 * width * height) return {};
+  return region;
+}
+
 template <typename T>
 std::function<std::unique_ptr<Op>(const YAML::Node&)> Factory() {
   return [](const YAML::Node& params) { return std::unique_ptr<Op>(new T(params)); };
@@ -437,7 +540,7 @@ void AcceptDecoded(const cv::Mat& image, const Op& decode_op, Sample* sample) {
   static_cast<const DecodeImage&>(decode_op).Finish(bgr, *sample);
 }
 
-Pipeline::Pipeline(const YAML::Node& transform_ops) {
+Pipeline::Pipeline(const YAML::Node& transform_ops, bool crop_aware_decode) {
   if (!transform_ops.IsSequence())
     throw ConfigError("transform_ops must be a list of ops, got " + PyReprOf(transform_ops));
   for (size_t index = 0; index < transform_ops.size(); ++index) {
@@ -503,6 +606,23 @@ Pipeline::Pipeline(const YAML::Node& transform_ops) {
     layout = op.OutputLayout(layout);
   }
   output_layout_ = layout;
+  run_until_ = ops_.size();
+  if (ops_.size() >= 2 && std::string(ops_.back()->name()) == "ToCHWImage") {
+    auto* normalize = dynamic_cast<const NormalizeImage*>(ops_[ops_.size() - 2].get());
+    if (normalize && normalize->input_layout() == Layout::kHWC) {  // Normalize(HWC) + ToCHW: written in one pass
+      fused_normalize_ = normalize;  // (an Op* here: the class is private to this file)
+      run_until_ = ops_.size() - 2;
+    }
+  }
+  if (crop_aware_decode && JpegRegionDecodeAvailable() && ops_.size() >= 3) {
+    auto* decode = dynamic_cast<DecodeImage*>(ops_[0].get());
+    auto* resize = dynamic_cast<const ResizeImage*>(ops_[1].get());
+    auto* crop = dynamic_cast<const CropImage*>(ops_[2].get());
+    if (decode && !decode->channel_first() && resize && crop)
+      decode->needed_region_ = [resize, crop](int width, int height) {
+        return CropRegion(*resize, *crop, width, height);
+      };
+  }
   MaxImagePixels();  // a bad PPCLS_HRNET_MAX_IMAGE_PIXELS fails here, not on every image
 }
 
@@ -541,7 +661,7 @@ void Pipeline::RunDecoded(const cv::Mat& bgr, Sample* out) const {
 }
 
 void Pipeline::Run(Sample* sample, size_t first_op) const {
-  for (size_t i = first_op; i < ops_.size(); ++i) {
+  for (size_t i = first_op; i < run_until_; ++i) {
     const Op& op = *ops_[i];
     try {
       op.Apply(*sample);
@@ -552,7 +672,38 @@ void Pipeline::Run(Sample* sample, size_t first_op) const {
                        kMaxImagePixelsEnv + ", now " + WithThousands(MaxImagePixels()) + " pixels)");
     }
   }
-  sample->ResolveChannelOrder();
+  if (!fused_normalize_) sample->ResolveChannelOrder();
+}
+
+std::vector<int> Pipeline::OutputShape(const Sample& sample) const {
+  if (fused_normalize_)
+    return {static_cast<const NormalizeImage*>(fused_normalize_)->channel_num(), sample.height(), sample.width()};
+  return {sample.channels(), sample.height(), sample.width()};
+}
+
+void Pipeline::WriteCHW(const Sample& sample, const std::vector<int>& chw, float* out) const {
+  std::vector<int> shape = OutputShape(sample);
+  Layout layout = fused_normalize_ ? Layout::kCHW : sample.layout;
+  if (layout != Layout::kCHW || shape != chw) {
+    auto text = [](const std::vector<int>& dims) {
+      return "[" + std::to_string(dims[0]) + ", " + std::to_string(dims[1]) + ", " + std::to_string(dims[2]) + "]";
+    };
+    throw ImageError("preprocessed to " + text(shape) + " (" + LayoutName(layout) + ") but the model takes " +
+                     text(chw) + " (CHW)");
+  }
+  try {
+    if (fused_normalize_) {
+      static_cast<const NormalizeImage*>(fused_normalize_)->WritePlanes(sample, out);
+      return;
+    }
+    cv::Mat target(sample.image.rows, sample.image.cols, CV_32F, out);
+    if (sample.image.type() == CV_32F)
+      sample.image.copyTo(target);
+    else
+      sample.image.convertTo(target, CV_32F);
+  } catch (const cv::Exception& e) {
+    throw ImageError("NormalizeImage failed on " + sample.Describe() + ": " + OpenCVMessage(e));
+  }
 }
 
 }  // namespace ppcls_hrnet

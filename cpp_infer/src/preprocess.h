@@ -66,7 +66,9 @@ const std::map<std::string, OpSpec>& OpRegistry();
 
 class Pipeline {
  public:
-  explicit Pipeline(const YAML::Node& transform_ops);  // ConfigError naming transform_ops[i]
+  // ConfigError naming transform_ops[i]. crop_aware_decode: when ResizeImage + CropImage follow
+  // DecodeImage, a JPEG's unused rows and columns are not decoded (jpeg_region.h; same pixels).
+  explicit Pipeline(const YAML::Node& transform_ops, bool crop_aware_decode = true);
   Pipeline(Pipeline&&) = default;
   ~Pipeline();
 
@@ -78,10 +80,18 @@ class Pipeline {
   void RunDecoded(const cv::Mat& bgr, Sample* out) const;
   std::string Describe() const;    // "DecodeImage, ResizeImage, ..."
 
+  // A run sample's [C, H, W] and its values as float32 CHW planes into `out` (C * H * W floats);
+  // ImageError when that is not `chw`. Ending with NormalizeImage + ToCHWImage, the two are done
+  // here in one pass (RunEncoded/RunDecoded stop before them).
+  std::vector<int> OutputShape(const Sample& sample) const;
+  void WriteCHW(const Sample& sample, const std::vector<int>& chw, float* out) const;
+
  private:
   void Run(Sample* sample, size_t first_op) const;
   std::vector<std::unique_ptr<Op>> ops_;
   Layout output_layout_;
+  size_t run_until_ = 0;               // ops run by Run(); a fused tail is left to WriteCHW
+  const Op* fused_normalize_ = nullptr;  // the NormalizeImage of a NormalizeImage + ToCHWImage tail
 };
 
 }  // namespace ppcls_hrnet

@@ -26,7 +26,7 @@ const char* kUsage =
     "usage: ppcls_hrnet_infer --model_dir DIR --infer_imgs FILE_OR_DIR [FILE_OR_DIR ...]\n"
     "                         [--backend openvino|paddle] [--precision fp32|bf16|int8|fp16]\n"
     "                         [--cpu_threads N] [--batch_size N] [--topk K] [--benchmark] [--warmup N]\n"
-    "                         [--openvino_cache DIR|none]\n"
+    "                         [--openvino_cache DIR|none] [--full_decode]\n"
     "                         [--use_gpu] [--use_tensorrt] [--gpu_id N] [--gpu_mem MB] [--enable_mkldnn BOOL]\n"
     "                         [--max_batch_size N]   (Paddle Inference builds)\n"
     "\n"
@@ -41,7 +41,8 @@ const char* kUsage =
     "  --topk             classes per image (default: inference.yml's)\n"
     "  --benchmark        print per-stage times (preprocess, inference, postprocess) at the end\n"
     "  --warmup           --benchmark: leave the first N batches out of the times (default 0)\n"
-    "  --openvino_cache   OpenVINO's compiled-model cache (default $PPCLS_HRNET_HOME/openvino_cache)\n";
+    "  --openvino_cache   OpenVINO's compiled-model cache (default $PPCLS_HRNET_HOME/openvino_cache)\n"
+    "  --full_decode      decode whole JPEGs even where resize + crop use only part of them\n";
 
 struct Args {
   std::string model_dir;
@@ -77,7 +78,7 @@ bool ToBool(const std::string& flag, const std::string& text) {  // the Python C
 
 Args Parse(int argc, char** argv) {
   Args args;
-  const std::set<std::string> flags = {"--benchmark", "--use_gpu", "--use_tensorrt"};  // value optional
+  const std::set<std::string> flags = {"--benchmark", "--use_gpu", "--use_tensorrt", "--full_decode"};
   const std::set<std::string> valued = {"--model_dir",   "--inference_model_dir", "--infer_imgs",  "--backend",
                                         "--precision",   "--cpu_threads",         "--cpu_num_threads",
                                         "--batch_size",  "--topk",                "--warmup",      "--gpu_id",
@@ -105,6 +106,7 @@ Args Parse(int argc, char** argv) {
       if (arg == "--benchmark") args.benchmark = on;
       if (arg == "--use_gpu") args.options.use_gpu = on;
       if (arg == "--use_tensorrt") args.options.use_tensorrt = on;
+      if (arg == "--full_decode") args.options.crop_aware_decode = !on;
       continue;
     }
     if (!valued.count(arg)) throw UsageError("unrecognized argument: " + std::string(argv[i]));
