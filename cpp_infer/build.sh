@@ -13,6 +13,11 @@ openvino_dir=$("$python" -c "import openvino.utils as u; print(u.get_cmake_path(
   echo "error: cannot find OpenVINO's CMake config: pip install openvino (in the Python that $python runs)" >&2
   exit 2
 }
-cmake -S "$here" -B "$build" -DCMAKE_BUILD_TYPE=Release -DOpenVINO_DIR="$openvino_dir" "$@"
+# The paddlepaddle wheel exports Paddle Inference's C++ API: the Paddle backend is link-checked against it
+paddle_lib=$("$python" -c "import importlib.util as u, os; s = u.find_spec('paddle'); \
+print(os.path.join(os.path.dirname(s.origin), 'base', 'libpaddle.so') if s else '')" 2>/dev/null || true)
+[ -f "$paddle_lib" ] || paddle_lib=""
+cmake -S "$here" -B "$build" -DCMAKE_BUILD_TYPE=Release -DOpenVINO_DIR="$openvino_dir" \
+  -DPADDLE_API_CHECK_LIB="$paddle_lib" "$@"
 cmake --build "$build" -j "$(nproc)"
 echo "built $build/ppcls_hrnet_infer"

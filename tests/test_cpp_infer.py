@@ -539,6 +539,25 @@ def test_bad_command_lines(cpp_build, small_deploy, tmp_path):
     assert run_cpp(cpp_build, "--help").returncode == 0
 
 
+def test_paddle_backend_links_against_the_api_paddle_exports(cpp_build):
+    """Without the Paddle Inference SDK (no registry has it), src/paddle_engine.cc is still compiled
+    against the documented API (cpp_infer/tests/paddle_api/) and linked with --no-undefined against
+    the paddlepaddle wheel's libpaddle.so, which exports that API: a wrong name or signature fails
+    the build. It is not run: that needs the SDK."""
+    import importlib.util
+
+    if importlib.util.find_spec("paddle") is None:
+        _unavailable("paddlepaddle is not installed: the Paddle backend's API check needs its libpaddle.so")
+    check = cpp_build / "libpaddle_api_check.so"
+    assert check.is_file(), "build.sh did not pass PADDLE_API_CHECK_LIB"
+    symbols = subprocess.run(["nm", "-DC", "--undefined-only", str(check)], capture_output=True, text=True).stdout
+    for name in ("paddle_infer::CreatePredictor(paddle::AnalysisConfig const&)",
+                 "paddle::AnalysisConfig::EnableTensorRtEngine(long, int, int, paddle::AnalysisConfig::Precision",
+                 "paddle::AnalysisConfig::SetTRTDynamicShapeInfo", "paddle::AnalysisConfig::EnableMKLDNN()",
+                 "void paddle_infer::Tensor::CopyToCpu<float>(float*) const"):
+        assert name in symbols
+
+
 def test_benchmark_prints_per_stage_times(cpp_build, small_deploy):
     model_dir, image_dir, _ = small_deploy
     done = run_cpp(cpp_build, "--model_dir", model_dir, "--infer_imgs", image_dir, "--benchmark", "--warmup", "2")
