@@ -652,7 +652,12 @@ void Pipeline::RunEncoded(const unsigned char* data, size_t size, Sample* out) c
 void Pipeline::RunDecoded(const cv::Mat& bgr, Sample* out) const {
   *out = Sample();
   if (decodes()) {
-    AcceptDecoded(bgr, *ops_[0], out);
+    try {
+      AcceptDecoded(bgr, *ops_[0], out);
+    } catch (const cv::Exception& e) {
+      throw ImageError("DecodeImage failed on a " + std::to_string(bgr.cols) + "x" + std::to_string(bgr.rows) +
+                       " image: " + OpenCVMessage(e));
+    }
   } else {
     out->image = bgr;
     out->layout = Layout::kHWC;
