@@ -120,12 +120,9 @@ bool DecodeJpegRegion(const unsigned char* data, size_t size, const cv::Rect& re
   if (!ReadHeader(data, size, &width, &height)) return false;
   const cv::Rect wanted = region & cv::Rect(0, 0, width, height);
   if (wanted.empty()) return false;
-  cv::Mat image(height, width, CV_8UC3);  // outside the region: left as allocated
-  if (!DecodeInto(data, size, wanted.x, wanted.y, wanted.x + wanted.width, wanted.y + wanted.height, image.data,
-                  image.step))
-    return false;
-  *bgr = image;
-  return true;
+  bgr->create(height, width, CV_8UC3);  // kept if it has that size already; outside the region: as it was
+  return DecodeInto(data, size, wanted.x, wanted.y, wanted.x + wanted.width, wanted.y + wanted.height, bgr->data,
+                    bgr->step);
 }
 
 }  // namespace ppcls_hrnet

@@ -13,10 +13,11 @@ namespace ppcls_hrnet {
 // True when this build has libjpeg (turbo) to do it.
 bool JpegRegionDecodeAvailable();
 
-// Decodes at least `region` of the JPEG into a full-size 8-bit BGR image. Returns false, having
-// changed nothing, whenever the result might differ from cv::imdecode's inside the region: not a
-// YCbCr/gray JPEG, an EXIF orientation other than 1 (OpenCV rotates those), any libjpeg warning or
-// error. The caller then decodes the whole image with OpenCV.
+// Decodes at least `region` of the JPEG into a full-size 8-bit BGR image (`bgr` is reused when it
+// has that size and type already). Returns false whenever the result might differ from
+// cv::imdecode's inside the region: not a YCbCr/gray JPEG, an EXIF orientation other than 1 (OpenCV
+// rotates those), any libjpeg warning or error; `bgr` may then hold partial pixels, and the caller
+// decodes the whole image with OpenCV.
 bool DecodeJpegRegion(const unsigned char* data, size_t size, const cv::Rect& region, cv::Mat* bgr);
 
 }  // namespace ppcls_hrnet

@@ -113,10 +113,10 @@ class DecodeImage : public Op {
       if (!error.empty()) throw ImageError(error);
     }
     cv::Mat image;
-    if (size && size->first > 0 && size->second > 0 && size->first * size->second <= (int64_t{1} << 30))
-      image = scratch_.Get(static_cast<int>(size->second), static_cast<int>(size->first), CV_8UC3);
     if (size && needed_region_) {  // a JPEG whose resize + crop use only part of it
       cv::Rect region = needed_region_(static_cast<int>(size->first), static_cast<int>(size->second));
+      if (!region.empty())  // into the reusable buffer (the region decoder says when it did not work)
+        image = scratch_.Get(static_cast<int>(size->second), static_cast<int>(size->first), CV_8UC3);
       if (!region.empty() && DecodeJpegRegion(s.bytes, s.size, region, &image)) {
         Finish(image, s);
         return;
@@ -124,9 +124,10 @@ class DecodeImage : public Op {
     }
     const std::string bytes = std::to_string(s.size) + " bytes";
     try {
-      // into the scratch buffer when the header's size is right (else OpenCV allocates)
-      cv::imdecode(cv::Mat(1, static_cast<int>(s.size), CV_8U, const_cast<unsigned char*>(s.bytes)),
-                   cv::IMREAD_COLOR, &image);
+      // Not into the scratch buffer: with no decoder for the format (GIF and AVIF in Debian's OpenCV
+      // 4.6), imdecode(buf, flags, &dst) returns dst unchanged, stale pixels that look decoded.
+      image = cv::imdecode(cv::Mat(1, static_cast<int>(s.size), CV_8U, const_cast<unsigned char*>(s.bytes)),
+                           cv::IMREAD_COLOR);
     } catch (const cv::Exception& e) {
       throw ImageError("not a decodable image (" + bytes + "): " + OpenCVMessage(e));
     }
