@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "ppcls_hrnet/classifier.h"
+#include "python_format.h"
 
 namespace ppcls_hrnet {
 namespace {
@@ -151,7 +152,7 @@ std::string PyReprOf(const YAML::Node& node) {
     case YamlKind::kInt:
       return std::to_string(IntValue(node));
     case YamlKind::kFloat:
-      return node.Scalar();
+      return PyFloatRepr(FloatValue(node));
     case YamlKind::kStr: {
       const std::string& text = node.Scalar();
       char quote = text.find('\'') != std::string::npos && text.find('"') == std::string::npos ? '"' : '\'';
