@@ -113,6 +113,16 @@ def run_python(predictor, images: list, warmup: int) -> dict:
             "postprocess_ms": per_image(t.postprocess), "images": t.images, "images_per_s": t.images / wall}
 
 
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def decode_floor_ms(images: list) -> float:
     """cv2.imdecode alone, best of 3 per image: the bulk of both sides' preprocessing (libjpeg-turbo or
     libpng on both; the C++ side decodes only the rows and columns its crop uses, which saves the
@@ -225,7 +235,7 @@ def main(argv=None) -> int:
           f"{args.num_images} timed images ({args.images.upper()}, photo-like, {len(PHOTO_SIZES)} ImageNet-like "
           f"sizes from {min(PHOTO_SIZES)[0]}x{min(PHOTO_SIZES)[1]} to 800x600, e.g. {sample.shape[1]}x"
           f"{sample.shape[0]}) after {args.warmup} warm-up images per run; median of {args.rounds} alternated "
-          f"rounds (ratios: the median of each round's C++ / Python). {platform.processor() or platform.machine()}, {os.cpu_count()} logical cores, Python "
+          f"rounds (ratios: the median of each round's C++ / Python). {cpu_name()}, {os.cpu_count()} logical cores, Python "
           f"{platform.python_version()}, opencv-python {cv2.__version__}; "
           f"{datetime.datetime.now():%Y-%m-%d %H:%M}.\n")
     print(table(cpp, py, ratios))
