@@ -177,6 +177,7 @@ def demo_config(deploy, model_file: str, label_file: str, precision: str = "FP32
         "mean": " ".join(repr(float(m)) for m in norm.get("mean", [0.0, 0.0, 0.0])),
         "std": " ".join(repr(float(s)) for s in norm.get("std", [1.0, 1.0, 1.0])),
         "topk": int(deploy.topk),
+        "apply_softmax": int(not deploy.softmax),  # 0: the exported graph ends in softmax
         "visualize": 0,
         "num_threads": int(num_threads),
         "batch_size": int(batch_size),
