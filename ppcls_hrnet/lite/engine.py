@@ -48,7 +48,7 @@ def _close(process) -> None:
 class LiteEngine(Engine):
     """``input_shape`` comes from inference.yml (the ``.nb`` does not say it in Lite's Python API)."""
 
-    def __init__(self, nb_file, input_shape, python=None):
+    def __init__(self, nb_file, input_shape, cpu_threads: int = 2, python=None):
         from .helper_env import ensure_helper_env
 
         self.source = str(nb_file)
@@ -59,7 +59,9 @@ class LiteEngine(Engine):
         python = python or ensure_helper_env()
         self._process = subprocess.Popen(
             [str(python), str(RUNNER), str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL, env={**os.environ, "GLOG_minloglevel": "2"})
+            stderr=subprocess.DEVNULL, env={**os.environ, "GLOG_minloglevel": "2",
+                 # 2.12's Python MobileConfig has no set_threads; its x86 kernels use MKL/OpenMP
+                 "OMP_NUM_THREADS": str(cpu_threads), "MKL_NUM_THREADS": str(cpu_threads)})
         self._finalizer = weakref.finalize(self, _close, self._process)
         ok, payload = self._receive(START_TIMEOUT, "loading the model")
         if not ok:

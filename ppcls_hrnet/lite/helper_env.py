@@ -64,7 +64,7 @@ def find_python37() -> str:
     on_path = shutil.which("python3.7")
     if on_path:
         candidates.append(on_path)
-    pyenv_root = os.environ.get("PYENV_ROOT") or os.path.expanduser("~/.pyenv")
+    pyenv_root = os.environ.get("PYENV_ROOT") or _pyenv_root() or os.path.expanduser("~/.pyenv")
     versions = Path(pyenv_root) / "versions"
     if versions.is_dir():
         candidates += [str(p / "bin" / "python") for p in sorted(versions.glob("3.7*"), reverse=True)]
@@ -74,6 +74,17 @@ def find_python37() -> str:
     raise LiteUnavailableError(
         "Paddle Lite (paddlelite==2.12) needs Python 3.7 and none was found (python3.7 on PATH, "
         f"{versions}/3.7*): install one (`pyenv install 3.7.16`) or set {PYTHON_ENV}=/path/to/python3.7")
+
+
+def _pyenv_root() -> Optional[str]:
+    pyenv = shutil.which("pyenv")
+    if not pyenv:
+        return None
+    try:
+        out = subprocess.run([pyenv, "root"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
 
 
 def venv_python(directory: Optional[Path] = None) -> Path:

@@ -197,7 +197,7 @@ def _build_lite(deploy, options: RuntimeOptions) -> Engine:
         raise BackendUnavailableError(
             f"{deploy.model_dir} has no x86 Paddle Lite model; make one with `ppcls-hrnet lite "
             f"--inference_model_dir {deploy.model_dir} --valid_targets x86`")
-    return LiteEngine(path, deploy.input_shape)
+    return LiteEngine(path, deploy.input_shape, cpu_threads=options.cpu_threads)
 
 
 BACKENDS: Dict[str, Backend] = {b.name: b for b in (
