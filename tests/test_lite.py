@@ -253,3 +253,19 @@ def test_trained_fashion_mnist_lite_x86_matches_paddle_on_1000_images(trained_fa
     b = {r["file_name"]: r["class_ids"][0] for r in paddle.predict(images)}
     assert len(a) == len(b) == len(images)
     assert a == b
+
+
+def test_a_crashed_helper_is_one_clear_error(lite_model):
+    from ppcls_hrnet.lite.engine import LiteEngine, LiteRunError
+    from ppcls_hrnet.predictors.engines import ModelLoadError
+
+    model_dir, _, _ = lite_model
+    broken = model_dir / "lite" / "broken.nb"
+    broken.write_bytes(b"not a model")
+    with pytest.raises((ModelLoadError, LiteRunError), match="Paddle Lite|helper"):
+        LiteEngine(broken, [-1, 3, 32, 32])
+    engine = LiteEngine(model_dir / "lite" / "inference_x86.nb", [-1, 3, 32, 32])
+    engine._process.kill()
+    engine._process.wait()
+    with pytest.raises(LiteRunError, match="not running|exited"):
+        engine.run(np.zeros((1, 3, 32, 32), np.float32))

@@ -12,6 +12,7 @@ import os
 import selectors
 import struct
 import subprocess
+import tempfile
 import time
 import weakref
 from pathlib import Path
@@ -30,7 +31,7 @@ class LiteRunError(HRNetError):
     pass
 
 
-def _close(process) -> None:
+def _close(process, log) -> None:
     if process.poll() is None:
         try:
             process.stdin.close()
@@ -43,6 +44,7 @@ def _close(process) -> None:
             stream.close()
         except OSError:
             pass
+    log.close()
 
 
 class LiteEngine(Engine):
@@ -57,12 +59,13 @@ class LiteEngine(Engine):
             raise ModelLoadError(f"Paddle Lite model {path} does not exist")
         self.input_shape = (None, *[int(d) for d in input_shape[1:]])
         python = python or ensure_helper_env()
+        self._log = tempfile.TemporaryFile()  # the helper's stderr: its last line explains a crash
         self._process = subprocess.Popen(
             [str(python), str(RUNNER), str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL, env={**os.environ, "GLOG_minloglevel": "2",
+            stderr=self._log, env={**os.environ, "GLOG_minloglevel": "2",
                  # 2.12's Python MobileConfig has no set_threads; its x86 kernels use MKL/OpenMP
                  "OMP_NUM_THREADS": str(cpu_threads), "MKL_NUM_THREADS": str(cpu_threads)})
-        self._finalizer = weakref.finalize(self, _close, self._process)
+        self._finalizer = weakref.finalize(self, _close, self._process, self._log)
         ok, payload = self._receive(START_TIMEOUT, "loading the model")
         if not ok:
             self.close()
@@ -90,12 +93,22 @@ class LiteEngine(Engine):
                     raise LiteRunError(f"the Paddle Lite helper took over {timeout:.0f} s {what}; stopped it")
                 chunk = os.read(stream.fileno(), min(size - got, 1 << 20))
                 if not chunk:
-                    code = self._process.poll()
+                    code = self._process.wait(timeout=10)
+                    last = self._last_log_line()
                     self.close()
-                    raise LiteRunError(f"the Paddle Lite helper process exited ({code}) while {what}")
+                    raise LiteRunError(f"the Paddle Lite helper process exited ({code}) while {what}"
+                                       + (f": {last}" if last else ""))
                 chunks.append(chunk)
                 got += len(chunk)
         return b"".join(chunks)
+
+    def _last_log_line(self) -> str:
+        try:
+            self._log.seek(0)
+            lines = [l.strip() for l in self._log.read().decode("utf-8", "replace").splitlines() if l.strip()]
+        except (OSError, ValueError):
+            return ""
+        return lines[-1][:400] if lines else ""
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
         if self._process.poll() is not None:
