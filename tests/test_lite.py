@@ -269,3 +269,25 @@ def test_a_crashed_helper_is_one_clear_error(lite_model):
     engine._process.wait()
     with pytest.raises(LiteRunError, match="not running|exited"):
         engine.run(np.zeros((1, 3, 32, 32), np.float32))
+
+
+def test_helper_env_stamp_marks_a_complete_venv(tmp_path, monkeypatch, lite_helper):
+    """Built once (venv, pip, import check), then reused while the stamp names the same pins."""
+    import ppcls_hrnet.lite.helper_env as helper_env
+
+    calls = []
+    monkeypatch.setenv(helper_env.VENV_ENV, str(tmp_path / "venv"))
+
+    def fake_run(cmd, what, timeout):
+        calls.append(what)
+        if "venv" in what:  # a stand-in venv: python is the helper's real one
+            (tmp_path / "venv" / "bin").mkdir(parents=True)
+            (tmp_path / "venv" / "bin" / "python").symlink_to(lite_helper)
+
+    monkeypatch.setattr(helper_env, "_run", fake_run)
+    first = helper_env.ensure_helper_env()
+    assert calls == ["python3.7 -m venv", "pip install paddlelite==2.12", "import paddlelite.lite"]
+    assert helper_env.ensure_helper_env() == first and len(calls) == 3  # the stamp marks it complete
+    (tmp_path / "venv" / helper_env.STAMP).write_text("paddlelite==2.11 numpy\n")  # other pins: rebuilt
+    helper_env.ensure_helper_env()
+    assert len(calls) == 6

@@ -102,16 +102,25 @@ def _locked(path: Path):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def _complete(directory: Path) -> bool:
+    """The stamp is written last, and names what was installed (a cached venv of other pins is rebuilt)."""
+    stamp = directory / STAMP
+    try:
+        return stamp.read_text().strip() == " ".join(REQUIREMENTS) and venv_python(directory).exists()
+    except OSError:
+        return False
+
+
 def ensure_helper_env() -> Path:
     """The helper venv's python, building the venv first if needed."""
     directory = venv_dir()
-    if (directory / STAMP).is_file() and venv_python(directory).exists() and not os.environ.get(PYTHON_ENV):
+    if _complete(directory) and not os.environ.get(PYTHON_ENV):
         return venv_python(directory)
     python37 = find_python37()  # a clear error before any building
-    if (directory / STAMP).is_file() and venv_python(directory).exists():
+    if _complete(directory):
         return venv_python(directory)
     with _locked(directory.parent / (directory.name + ".lock")):
-        if (directory / STAMP).is_file():  # another process finished it while we waited
+        if _complete(directory):  # another process finished it while we waited
             return venv_python(directory)
         if directory.exists():
             shutil.rmtree(directory)
