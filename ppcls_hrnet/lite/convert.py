@@ -20,6 +20,8 @@ from typing import Dict, List, Optional
 from ..errors import HRNetError
 
 TARGETS = ("arm", "x86", "arm,opencl")
+# the demo config's runtime_device (informational: the .nb decides where kernels run)
+RUNTIME_DEVICES = {"arm": "arm_cpu", "x86": "x86_cpu", "arm,opencl": "arm_gpu_opencl"}
 OPT_TIMEOUT = 900  # s: HRNet_W18_C takes ~1 min on 2 cores
 INT8_REFUSAL = (
     "int8 Paddle Lite models are refused: paddlelite 2.12's int8 modes (opt --quant_model with QUANT_INT8) "
@@ -125,7 +127,7 @@ def convert_to_lite(model_dir, valid_targets: str = "arm", optimize_out: Optiona
     write_label_file(deploy, label_file)
     config_file.write_text(format_demo_config(
         demo_config(deploy, nb_file.name, label_file.name, precision="FP16" if enable_fp16 else "FP32",
-                    runtime_device="arm_cpu" if target != "x86" else "x86_cpu")), encoding="utf-8")
+                    runtime_device=RUNTIME_DEVICES[target])), encoding="utf-8")
     recorded = {}
     try:
         rel = {name: str(path.resolve().relative_to(deploy.model_dir.resolve()))
