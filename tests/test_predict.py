@@ -119,6 +119,7 @@ def test_impossible_runtime_requests_say_why(model_copy, options, message):
     (dict(backend="tensorrt"), "backend must be auto or one of"),
     (dict(precision="int4"), "precision must be one of"),
     (dict(backend="onnxruntime", use_tensorrt=True), "use_tensorrt runs through Paddle Inference"),
+    (dict(use_gpu=True, precision="int8"), "int8 on GPU runs through TensorRT: add --use_tensorrt"),
 ])
 def test_bad_runtime_options(options, message):
     with pytest.raises(ConfigError, match=message):

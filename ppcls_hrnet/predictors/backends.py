@@ -49,6 +49,9 @@ class RuntimeOptions:
             raise ConfigError(f"backend must be auto or one of {', '.join(BACKENDS)}, got {self.backend!r}")
         if self.use_tensorrt and self.backend not in ("auto", "paddle"):
             raise ConfigError(f"use_tensorrt runs through Paddle Inference: use backend paddle, not {self.backend}")
+        if self.precision == "int8" and self.device == "gpu" and not self.use_tensorrt:
+            # Paddle Inference's GPU int8 is TensorRT's; without it the model would quietly run fp32
+            raise ConfigError("int8 on GPU runs through TensorRT: add --use_tensorrt (or use fp32/fp16)")
         if self.cpu_threads < 1:
             raise ConfigError(f"cpu_threads must be >= 1, got {self.cpu_threads}")
 
