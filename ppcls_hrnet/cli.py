@@ -158,8 +158,9 @@ def _predict(p: argparse.ArgumentParser) -> Handler:
     p.add_argument("--batch_size", type=int, default=1)
     p.add_argument("--topk", type=int, default=None, help="default: the model's inference.yml (5)")
     p.add_argument("--class_id_map_file", default=None, help="lines `<class id> <label name>`")
-    p.add_argument("--resize_short", type=int, default=None, help="default 256 (or the exported model's)")
-    p.add_argument("--crop_size", type=int, default=None, help="default 224 (or the exported model's)")
+    p.add_argument("--resize_short", type=int, default=None, help="default crop_size x 256/224 (or the exported model's)")
+    p.add_argument("--crop_size", type=int, default=None, help="default: the model's native size, 224 for "
+                   "PaddleClas's models (or the exported model's)")
     p.add_argument("--save_dir", default=None, help="also write the results to SAVE_DIR/predictions.json")
 
     def run(args):
@@ -289,6 +290,8 @@ def _data(p: argparse.ArgumentParser) -> Handler:
                                         limit_train=args.limit_train, limit_test=args.limit_test)
         print(f"wrote {summary['num_train']} train and {summary['num_test']} test images to {args.out_dir}: "
               f"{summary['train_list']}, {summary['test_list']}, {summary['label_names']}")
+        print(f"held-out split of the training list (tune on these, not on the test images): "
+              f"{summary['holdout_train_list']}, {summary['holdout_val_list']}")
         return 0
 
     return run

@@ -11,7 +11,8 @@ import yaml
 
 from ppcls_hrnet.config import TRAIN_SCHEMA, TRANSFORM_OPS, Config, load_config, validate_config
 from ppcls_hrnet.errors import ConfigError
-from ppcls_hrnet.models import list_models
+
+from ppcls_hrnet.models import get_spec, list_models
 
 import paddleclas_tipc as tipc
 
@@ -155,10 +156,19 @@ def test_every_registered_model_has_an_imagenet_config():
         assert cfg.Arch.class_num == 1000 and cfg.Optimizer.lr["values"] == [0.1, 0.01, 0.001, 0.0001]
 
 
-def test_model_configs_only_name_their_model():
+def test_model_configs_only_name_their_model_and_its_native_size():
     for name in list_models():
         data = yaml.safe_load((CONFIGS / "ImageNet" / "HRNet" / f"{name}.yaml").read_text())
-        assert data == {"_BASE_": "_base_.yaml", "Arch": {"name": name}}
+        size = get_spec(name).native_size
+        if size == 224:
+            assert data == {"_BASE_": "_base_.yaml", "Arch": {"name": name}}
+            continue
+        assert data["_BASE_"] == "_base_.yaml" and data["Arch"] == {"name": name}
+        cfg = load_config(CONFIGS / "ImageNet" / "HRNet" / f"{name}.yaml")
+        assert cfg.Global.image_shape == [3, size, size]
+        crops = [op for split in ("Train", "Eval") for op in cfg.DataLoader[split].dataset.transform_ops
+                 if {"RandCropImage", "CropImage"} & set(op)] + [op for op in cfg.Infer.transforms if "CropImage" in op]
+        assert [list(op.values())[0]["size"] for op in crops] == [size] * 3
 
 
 def test_generated_model_configs_are_up_to_date():

@@ -28,6 +28,7 @@ def test_registry_lists_the_whole_family():
     widths = [18, 30, 32, 40, 44, 48, 60, 64]
     expected = [f"HRNet_W{w}_C" for w in widths] + [f"SE_HRNet_W{w}_C" for w in widths]
     expected += ["HRNet_W18_small_v1", "HRNet_W18_small_v2"]
+    expected += [f"EffHRNet_H{k}" for k in (1, 2, 3, 4)]
     assert sorted(names) == sorted(expected)
     assert list_models("SE_*") == [n for n in names if n.startswith("SE_")]
 
@@ -69,7 +70,7 @@ def test_reset_classifier(model):
             assert model(_batch(1)).shape == [1, 3]
         model.reset_classifier(0)
         with paddle.no_grad():
-            assert model(_batch(1)).shape == [1, 2048]
+            assert model(_batch(1)).shape == [1, model.spec.num_features]
         assert not any(k.startswith("fc.") for k in model.state_dict())
     finally:
         model.reset_classifier(7)
@@ -161,3 +162,49 @@ def test_spec_table_validates_rows():
     widened = StageSpec(1, "BASIC", (4, 4, 4, 4), (18, 40, 72, 144))
     with pytest.raises(ValueError, match="must extend the previous stage"):
         HRNetSpec("bad", (good[0], good[1], good[2], widened))
+
+
+# ------------------------------------------------------- the real-time family
+
+FAMILY = ["HRNet_W18_small_v2"] + [f"EffHRNet_H{k}" for k in (1, 2, 3, 4)]  # phi = 0, -1, ..., -4
+
+
+def test_family_scales_every_dimension_together():
+    specs = [ARCH_TABLE[n] for n in FAMILY]
+    for big, small in zip(specs, specs[1:]):
+        for a, b in zip(big.stages, small.stages):
+            assert b.channels <= a.channels and b.num_blocks <= a.num_blocks and b.num_modules <= a.num_modules
+        assert small.stem_channels < big.stem_channels and small.num_features < big.num_features
+        assert all(h2 <= h1 for h1, h2 in zip(big.head_channels, small.head_channels))
+        assert small.native_size <= big.native_size
+    # over the whole range each dimension shrinks, not just one of them
+    first, last = specs[0], specs[-1]
+    assert last.stages[3].channels[0] < first.stages[3].channels[0]
+    assert sum(s.num_modules * sum(s.num_blocks) for s in last.stages) < \
+        sum(s.num_modules * sum(s.num_blocks) for s in first.stages)
+    assert last.native_size < first.native_size
+
+
+def test_family_gets_cheaper_down_to_half_a_gmac():
+    with paddle.no_grad():
+        macs = [count_macs(create_model(n), 224) / 1e9 for n in FAMILY]
+    assert macs == sorted(macs, reverse=True), macs
+    assert macs[-1] <= 0.5, macs
+
+
+def test_scaled_spec_rounds_to_valid_rows():
+    from ppcls_hrnet.models.spec import scale_spec
+
+    tiny = scale_spec(ARCH_TABLE["HRNet_W18_small_v2"], -12, "tiny")  # far below the family: floors hold
+    assert min(tiny.stages[1].channels) >= 8 and tiny.stem_channels >= 8
+    assert all(min(s.num_blocks) >= 1 and s.num_modules >= 1 for s in tiny.stages)
+    assert tiny.native_size >= 32 and tiny.native_size % 32 == 0
+    with paddle.no_grad():
+        out = HRNetFromSpec(tiny)(_batch(1))
+    assert out.shape == [1, 7]
+
+
+def HRNetFromSpec(spec):
+    from ppcls_hrnet.models.hrnet import HRNet
+
+    return HRNet(spec, class_num=7)

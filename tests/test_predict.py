@@ -13,6 +13,7 @@ import sys
 import threading
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import yaml
@@ -241,6 +242,24 @@ def test_model_name_with_weights_exports_once_and_predicts(small_deploy, tmp_pat
     # same weights, same model: the ImageNet-style preprocessing differs from the
     # Fashion-MNIST config's (crop + ImageNet mean/std), so compare shapes only
     assert all(len(r["class_ids"]) == 5 for r in results)
+
+
+def test_model_name_exports_at_the_models_native_size(tmp_path, monkeypatch):
+    import paddle
+    from ppcls_hrnet.models import create_model
+
+    monkeypatch.setenv("PPCLS_HRNET_HOME", str(tmp_path / "home"))
+    weights = tmp_path / "EffHRNet_H4_random.pdparams"
+    paddle.seed(0)
+    paddle.save(create_model("EffHRNet_H4", class_num=3).state_dict(), str(weights))
+    image = tmp_path / "photo.png"
+    cv2.imwrite(str(image), np.random.default_rng(0).integers(0, 256, (150, 200, 3), dtype=np.uint8))
+    results = ppcls_hrnet.predict(str(image), model_name="EffHRNet_H4", pretrained=str(weights), backend="paddle")
+    deploy = read_deploy_config(next((tmp_path / "home/inference").iterdir()))
+    assert deploy.input_shape == [-1, 3, 128, 128]  # EffHRNet_H4's native size, not 224
+    ops = {name: params for op in deploy.transform_ops for name, params in op.items()}
+    assert ops["ResizeImage"]["resize_short"] == 146 and ops["CropImage"]["size"] == 128
+    assert len(results) == 1 and len(results[0]["class_ids"]) == 3
 
 
 def test_predict_api_needs_a_model(tmp_path):

@@ -1,6 +1,9 @@
 """Write configs/ImageNet/HRNet/<MODEL>.yaml for every registered model.
 
-Each file only names its model; the recipe lives in _base_.yaml. Run after
+Each file names its model; the recipe lives in _base_.yaml. A model whose
+native input side (its spec's ``native_size``) is not the base's 224 also gets
+the keys that carry the size (image_shape and the transform lists, which
+``_BASE_`` merging replaces whole), derived from _base_.yaml. Run after
 registering a model; `--check` (used by the tests) lists out-of-date files
 and exits 1 instead of writing.
 
@@ -26,10 +29,49 @@ Arch:
 """
 
 
-def expected_configs() -> Dict[Path, str]:
-    from ppcls_hrnet.models import list_models
+BASE_SIZE, BASE_RESIZE_SHORT = 224, 256
 
-    return {CONFIG_DIR / f"{name}.yaml": TEMPLATE.format(name=name, base=BASE_FILE) for name in list_models()}
+
+def _resized(ops: list, size: int) -> list:
+    """The base's transform list with its crop/resize sizes set for ``size``."""
+    short = int(size * BASE_RESIZE_SHORT / BASE_SIZE + 0.5)
+    out = []
+    for op in ops:
+        (name, params), = op.items()
+        params = dict(params or {})
+        if name in ("RandCropImage", "CropImage") and params.get("size") == BASE_SIZE:
+            params["size"] = size
+        if name == "ResizeImage" and params.get("resize_short") == BASE_RESIZE_SHORT:
+            params["resize_short"] = short
+        out.append({name: params or None})
+    return out
+
+
+def _size_section(size: int) -> str:
+    import yaml
+
+    base = yaml.safe_load((CONFIG_DIR / BASE_FILE).read_text(encoding="utf-8"))
+    section = {
+        "Global": {"image_shape": [3, size, size]},
+        "DataLoader": {split: {"dataset": {"transform_ops": _resized(base["DataLoader"][split]["dataset"]["transform_ops"], size)}}
+                       for split in ("Train", "Eval")},
+        "Infer": {"transforms": _resized(base["Infer"]["transforms"], size)},
+    }
+    text = yaml.safe_dump(section, sort_keys=False, default_flow_style=None)
+    return f"\n# native input side {size} (the model spec's native_size)\n" + text
+
+
+def expected_configs() -> Dict[Path, str]:
+    from ppcls_hrnet.models import get_spec, list_models
+
+    texts = {}
+    for name in list_models():
+        text = TEMPLATE.format(name=name, base=BASE_FILE)
+        size = get_spec(name).native_size
+        if size != BASE_SIZE:
+            text += _size_section(size)
+        texts[CONFIG_DIR / f"{name}.yaml"] = text
+    return texts
 
 
 def stale_configs() -> List[Path]:

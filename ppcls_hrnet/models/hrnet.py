@@ -114,7 +114,7 @@ def _stem_stage(spec: HRNetSpec) -> nn.Sequential:
 class HRNet(nn.Layer):
     """HRNet classifier (or, with ``features_only``, a 4-scale backbone).
 
-    forward(x) -> logits [N, class_num] (or pooled 2048-d features when
+    forward(x) -> logits [N, class_num] (or pooled ``num_features``-d features when
     class_num == 0); with ``features_only`` it returns the stage-4 feature
     maps, described by ``feature_info`` (channels and strides 4/8/16/32).
     """
@@ -150,8 +150,8 @@ class HRNet(nn.Layer):
         self.cls_head_conv_list = nn.LayerList(
             [ConvBN(head[i], head[i + 1], 3, stride=2) for i in range(3)]
         )
-        self.conv_last = ConvBN(head[3], 2048, 1)
-        self.num_features = 2048
+        self.num_features = spec.num_features
+        self.conv_last = ConvBN(head[3], self.num_features, 1)
         self.reset_classifier(class_num)
 
     def reset_classifier(self, class_num: int) -> None:

@@ -4,7 +4,7 @@ Every model in the registry is built from an ``HRNetSpec`` by the one
 ``HRNet`` class; nothing about a variant lives anywhere else. Stage 1 is the
 bottleneck stem stage (one branch); stages 2-4 add one lower-resolution branch
 each. The classification head (per-branch bottleneck to ``head_channels`` x4,
-stride-2 merges, 1x1 to 2048, pool, fc) is shared by the whole family.
+stride-2 merges, 1x1 to ``num_features``, pool, fc) is shared by the whole family.
 """
 from __future__ import annotations
 
@@ -62,11 +62,17 @@ class HRNetSpec:
     has_se: bool = False
     stem_channels: int = 64
     head_channels: Tuple[int, int, int, int] = (32, 64, 128, 256)
+    num_features: int = 2048  # width of the pooled features the fc reads
+    # the input side the variant is designed for (its export/config default);
+    # every variant still runs at any multiple of 32
+    native_size: int = 224
     # official PaddleClas weight files: "<name>_<tag>.pdparams" for each tag
     weight_tags: Tuple[str, ...] = ()
     published: Published = field(default_factory=Published)
 
     def __post_init__(self):
+        if self.native_size % 32 or self.native_size < 32:
+            raise ValueError(f"{self.name}: native_size must be a positive multiple of 32, got {self.native_size}")
         if len(self.stages) != 4:
             raise ValueError(f"{self.name}: HRNet has 4 stages, got {len(self.stages)}")
         for i, st in enumerate(self.stages):
@@ -158,7 +164,55 @@ def _build_table() -> Dict[str, HRNetSpec]:
         ),
         published=Published(15.6, 2.42, 0.751, source="HRNet-Image-Classification"),
     )
+    table.update(_efficient_family(table[EFFICIENT_BASELINE]))
     return table
+
+
+# EfficientHRNet-style compound scaling (docs/models.md, "Real-time family").
+# One coefficient phi <= 0 scales the baseline H0 down, all dimensions at once:
+#   widths (stem, stage 1, branches, head, features) x WIDTH_STEP**phi
+#   blocks per branch and modules per stage       x DEPTH_STEP**phi (>= 1)
+#   native input side                              x RESOLUTION_STEP**phi (multiple of 32)
+WIDTH_STEP, DEPTH_STEP, RESOLUTION_STEP = 1.25, 1.2, 1.15
+# The baseline (phi = 0) is HRNet's own real-time layout, HRNet_W18_small_v2;
+# it stays registered under that name, the scaled members are EffHRNet_H<-phi>.
+EFFICIENT_BASELINE = "HRNet_W18_small_v2"
+EFFICIENT_PHIS = (-1, -2, -3, -4)
+
+
+def _round_to(value: float, multiple: int, minimum: int) -> int:
+    return max(minimum, multiple * int(value / multiple + 0.5))
+
+
+def scale_spec(base: HRNetSpec, phi: int, name: str) -> HRNetSpec:
+    """``base`` scaled by the compound coefficient ``phi`` (rules above)."""
+    w, d, r = WIDTH_STEP ** phi, DEPTH_STEP ** phi, RESOLUTION_STEP ** phi
+
+    def width(c, multiple=2):
+        return _round_to(c * w, multiple, 8)
+
+    def depth(n):
+        return max(1, int(n * d + 0.5))
+
+    high = width(base.stages[1].channels[0])
+    stages = [StageSpec(depth(base.stages[0].num_modules), base.stages[0].block,
+                        (depth(base.stages[0].num_blocks[0]),), (width(base.stages[0].channels[0], 8),))]
+    for i, st in enumerate(base.stages[1:], start=2):
+        stages.append(StageSpec(depth(st.num_modules) if i > 2 else st.num_modules, st.block,
+                                tuple(depth(n) for n in st.num_blocks),
+                                tuple(high * 2 ** b for b in range(i))))
+    return HRNetSpec(
+        name=name, stages=tuple(stages), has_se=base.has_se,
+        stem_channels=width(base.stem_channels, 8),
+        head_channels=tuple(width(c, 8) for c in base.head_channels),
+        num_features=width(base.num_features, 8),
+        native_size=_round_to(base.native_size * r, 32, 32),
+        published=Published(source="ppcls-hrnet (EfficientHRNet-style scaling)"),
+    )
+
+
+def _efficient_family(baseline: HRNetSpec) -> Dict[str, HRNetSpec]:
+    return {f"EffHRNet_H{-phi}": scale_spec(baseline, phi, f"EffHRNet_H{-phi}") for phi in EFFICIENT_PHIS}
 
 
 ARCH_TABLE: Dict[str, HRNetSpec] = _build_table()

@@ -27,6 +27,7 @@ class ModelRow:
     top1: Optional[float]
     top1_ssld: Optional[float]
     weights: str  # official weight tags, or "-"
+    native_size: int = 224  # the input side the variant is designed for
 
 
 def _cache_file() -> Path:
@@ -82,7 +83,7 @@ def model_rows(names: Iterable[str], image_size: int = 224, use_cache: bool = Tr
             name=name, params_m=params / 1e6, gmacs=macs / 1e9,
             published_params_m=pub.params_m, published_flops_g=pub.flops_g,
             top1=pub.top1, top1_ssld=pub.top1_ssld,
-            weights=",".join(spec.weight_tags) or "-",
+            weights=",".join(spec.weight_tags) or "-", native_size=spec.native_size,
         ))
     if cache is not None:
         _save_cache(cache)
@@ -99,10 +100,10 @@ def format_table(rows: List[ModelRow], image_size: int = 224) -> str:
             parts.append(f"ssld {r.top1_ssld:.3f}")
         return " / ".join(parts) or "-"
 
-    header = ("model", "params(M)", f"GMACs@{image_size}", "pub.params(M)", "pub.FLOPs(G)",
+    header = ("model", "params(M)", f"GMACs@{image_size}", "native size", "pub.params(M)", "pub.FLOPs(G)",
               "top-1 (ImageNet)", "official weights")
     lines = [header] + [
-        (r.name, f"{r.params_m:.3f}", f"{r.gmacs:.2f}", opt(r.published_params_m, ".2f"),
+        (r.name, f"{r.params_m:.3f}", f"{r.gmacs:.2f}", str(r.native_size), opt(r.published_params_m, ".2f"),
          opt(r.published_flops_g, ".2f"), top1(r), r.weights)
         for r in rows
     ]

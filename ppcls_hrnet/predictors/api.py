@@ -36,10 +36,14 @@ def create_predictor(model_name: Optional[str] = None, inference_model_dir=None,
             raise ConfigError("give model_name (e.g. HRNet_W18_C, with pretrained weights) or "
                               "inference_model_dir (an exported model)")
         from ..export.from_weights import export_from_weights
+        from ..models.registry import get_spec
 
+        # the model's native input side (224 for PaddleClas's models), resized
+        # short side in PaddleClas's 256:224 proportion
+        crop_size = crop_size or get_spec(model_name).native_size
         inference_model_dir = export_from_weights(
             model_name, True if pretrained is None else pretrained, use_ssld=use_ssld,
-            resize_short=resize_short or 256, crop_size=crop_size or 224)
+            resize_short=resize_short or int(crop_size * 256 / 224 + 0.5), crop_size=crop_size)
         resize_short = crop_size = None  # already exported with them
     elif pretrained is not None:
         raise ConfigError("pretrained applies to model_name; an inference_model_dir already holds its weights")
