@@ -102,6 +102,10 @@ def build_deploy_config(cfg, files: Dict[str, str], softmax: bool) -> dict:
     infer = cfg.get("Infer")
     if not infer or not infer.get("transforms"):
         raise ConfigError("export needs Infer.transforms (the deploy preprocessing) in the config")
+    random_ops = [type(op).__name__ for op in build_transforms(infer.transforms) if op.random]
+    if random_ops:  # training augmentation would make every prediction a different one
+        raise ConfigError(f"Infer.transforms holds training augmentation ({', '.join(random_ops)}): the deploy "
+                          "preprocessing must be deterministic; use the Eval ops (ResizeImage, CropImage, ...)")
     # the cheap, likely mistake first: transforms vs the export size
     check_transforms_shape(infer.transforms, cfg.Global.image_shape, "Global.image_shape")
     post = infer.PostProcess

@@ -206,6 +206,49 @@ def test_rand_flip_flips_about_half_the_time():
     np.testing.assert_array_equal(RandFlipImage(flip_code=0)(img, _always_flip()), img[::-1])
 
 
+def test_random_erasing_fills_one_rectangle_of_the_asked_size():
+    img = np.ones((32, 32, 3), np.float32)
+    op = build_transforms([{"RandomErasing": {"EPSILON": 1.0, "sl": 0.1, "sh": "1.0/3.0", "r1": 0.3,
+                                              "attempt": 10, "use_log_aspect": True, "mode": "const"}}])
+    rng = np.random.default_rng(3)
+    for _ in range(50):
+        out = op(img.copy(), rng)
+        erased = np.argwhere((out == 0).all(axis=2))
+        assert len(erased), "EPSILON 1.0 must erase"
+        (y0, x0), (y1, x1) = erased.min(0), erased.max(0)
+        assert len(erased) == (y1 - y0 + 1) * (x1 - x0 + 1)  # one solid rectangle
+        assert 0.1 * 1024 * 0.8 <= len(erased) <= 1024 / 3 * 1.2
+    np.testing.assert_array_equal(img, 1.0)  # the input is not modified in place
+
+
+def test_random_erasing_probability_modes_and_layouts():
+    hwc = np.ones((20, 24, 3), np.float32)
+    rng = np.random.default_rng(0)
+    never = build_transforms([{"RandomErasing": {"EPSILON": 0.0}}])
+    assert all(np.array_equal(never(hwc, rng), hwc) for _ in range(20))
+    half = build_transforms([{"RandomErasing": {"EPSILON": 0.5}}])
+    changed = sum(not np.array_equal(half(hwc, rng), hwc) for _ in range(400))
+    assert 150 < changed < 250
+    pixel = build_transforms([{"RandomErasing": {"EPSILON": 1.0, "mode": "pixel"}}])(hwc, rng)
+    patch = pixel[(pixel != 1).any(axis=2)]
+    assert len(np.unique(patch)) > 10  # per-pixel normal draws
+    chw_ops = build_transforms([{"NormalizeImage": {"order": "", "mean": [0, 0, 0], "std": [1, 1, 1], "scale": 1}},
+                                {"ToCHWImage": None},
+                                {"RandomErasing": {"EPSILON": 1.0, "mean": [7, 8, 9]}}])
+    out = chw_ops(np.ones((20, 24, 3), np.uint8), rng)
+    assert out.shape == (3, 20, 24)
+    assert set(np.unique(out[0])) == {1.0, 7.0} and set(np.unique(out[2])) == {1.0, 9.0}
+
+
+@pytest.mark.parametrize("params, problem", [
+    ({"EPSILON": 1.5}, "EPSILON"), ({"sl": 0.5, "sh": 0.2}, "sh"), ({"mode": "noise"}, "mode"),
+    ({"r1": 0}, "r1"), ({"attempt": 0}, "attempt"), ({"eps": 0.5}, "unknown param 'eps'"),
+])
+def test_random_erasing_bad_params_name_the_param(params, problem):
+    with pytest.raises(ConfigError, match=problem):
+        build_transforms([{"RandomErasing": params}])
+
+
 def _always_flip():
     class Rng:
         def integers(self, low, high):
@@ -493,6 +536,12 @@ def test_fashion_mnist_subset_counts_and_names(fashion_subset):
         "0 T-shirt/top", "1 Trouser", "2 Pullover", "3 Dress", "4 Coat",
         "5 Sandal", "6 Shirt", "7 Sneaker", "8 Bag", "9 Ankle boot"]
     assert not list(out.rglob("*.tmp"))
+    # the held-out split partitions the training list, class-balanced
+    held_train = (out / "holdout_train_list.txt").read_text().splitlines()
+    held_val = (out / "holdout_val_list.txt").read_text().splitlines()
+    train_lines = (out / "train_list.txt").read_text().splitlines()
+    assert sorted(held_train + held_val) == sorted(train_lines) and not set(held_train) & set(held_val)
+    assert len(held_val) == 10 and summary["holdout_val_list"] == str(out / "holdout_val_list.txt")
 
 
 @needs_fashion_mnist
@@ -551,3 +600,15 @@ ppcls_hrnet.data.build_transforms([{"DecodeImage": None}])
 """
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 0, result.stderr
+
+
+def test_holdout_split_is_fixed_balanced_and_disjoint():
+    from ppcls_hrnet.data.fashion_mnist import holdout_split
+
+    labels = np.repeat(np.arange(10), 600)
+    np.random.default_rng(1).shuffle(labels)
+    train, val = holdout_split(labels)
+    assert len(val) == 600 and len(train) == 5400 and not set(train) & set(val)
+    assert np.bincount(labels[val]).tolist() == [60] * 10
+    again_train, again_val = holdout_split(labels)
+    assert np.array_equal(val, again_val) and np.array_equal(train, again_train)

@@ -63,6 +63,13 @@ def test_export_checks_transforms_against_image_shape(tmp_path):
         export_from_config(cfg)
 
 
+def test_export_refuses_training_augmentation_in_infer_transforms(tmp_path):
+    cfg = _config(tmp_path, "Global.pretrained_model=somewhere")
+    cfg.Infer.transforms.insert(1, {"RandFlipImage": {"flip_code": 1}})
+    with pytest.raises(ConfigError, match=r"training augmentation \(RandFlipImage\).*deterministic"):
+        export_from_config(cfg)
+
+
 def test_deploy_config_errors(tmp_path):
     with pytest.raises(DeployConfigError, match="does not exist"):
         read_deploy_config(tmp_path / "missing")

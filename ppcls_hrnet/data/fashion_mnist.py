@@ -5,6 +5,9 @@ Output, readable by ImageNetDataset and PaddleClas:
     out_dir/images/{train,test}/<class>/<index>.png   (28x28 grayscale)
     out_dir/train_list.txt, test_list.txt            ("images/train/Trouser/00001.png 1")
     out_dir/label_names.txt                          ("<id> <name>", PaddleClas class_id_map)
+    out_dir/holdout_train_list.txt, holdout_val_list.txt
+        the training list split 90/10 (class-balanced, fixed seed): tune
+        hyper-parameters on these, so the test images are only used once
 
 Each PNG and list is written to a temporary name and renamed, lists last, so
 an interrupted run never leaves a list pointing at a missing or partial image.
@@ -80,6 +83,25 @@ def balanced_subset(labels, limit):
     return np.sort(np.concatenate(chosen))
 
 
+HOLDOUT_FRACTION = 0.1
+HOLDOUT_SEED = 0
+
+
+def holdout_split(labels, fraction=HOLDOUT_FRACTION, seed=HOLDOUT_SEED):
+    """(train positions, val positions) into ``labels``: ``fraction`` of every
+    class (at least one of any class with two or more), drawn with a fixed
+    seed, so the split is the same on every machine."""
+    rng = np.random.default_rng(seed)
+    val = []
+    for class_id in np.unique(labels):
+        members = np.flatnonzero(labels == class_id)
+        size = max(1, int(round(len(members) * fraction))) if len(members) > 1 else 0
+        val.append(rng.choice(members, size=size, replace=False))
+    val = np.sort(np.concatenate(val)) if val else np.array([], dtype=int)
+    train = np.setdiff1d(np.arange(len(labels)), val)
+    return train, val
+
+
 def _write_atomically(path, data):
     tmp = f"{path}.tmp"
     with open(tmp, "wb") as f:
@@ -126,6 +148,10 @@ def convert_fashion_mnist(out_dir, source_dir=None, limit_train=None, limit_test
 
     label_names = os.path.join(out_dir, "label_names.txt")
     _write_atomically(label_names, "".join(f"{i} {name}\n" for i, name in enumerate(CLASS_NAMES)).encode())
+    train_labels = np.array([int(line.rsplit(" ", 1)[1]) for line in list_lines["train"]])
+    holdout_train, holdout_val = holdout_split(train_labels)
+    list_lines["holdout_train"] = [list_lines["train"][i] for i in holdout_train]
+    list_lines["holdout_val"] = [list_lines["train"][i] for i in holdout_val]
     list_paths = {}
     for split, lines in list_lines.items():
         list_paths[split] = os.path.join(out_dir, f"{split}_list.txt")
@@ -137,6 +163,8 @@ def convert_fashion_mnist(out_dir, source_dir=None, limit_train=None, limit_test
         "num_test": len(list_lines["test"]),
         "train_list": list_paths["train"],
         "test_list": list_paths["test"],
+        "holdout_train_list": list_paths["holdout_train"],
+        "holdout_val_list": list_paths["holdout_val"],
         "label_names": label_names,
         "class_names": list(CLASS_NAMES),
         "class_num": len(CLASS_NAMES),

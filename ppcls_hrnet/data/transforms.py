@@ -528,6 +528,81 @@ class NormalizeImage(TransformOp):
                 "channel_num": self.channel_num, "output_fp16": self.output_fp16}
 
 
+def _check_fraction(op, name, value, low, high):
+    try:
+        result = parse_fraction(value)
+    except ValueError as e:
+        raise _param_error(op, name, str(e)) from None
+    if not low <= result <= high:
+        raise _param_error(op, name, f"expected a value in [{low}, {high}], got {value!r}")
+    return result
+
+
+class RandomErasing(TransformOp):
+    """PaddleClas's RandomErasing (Zhong et al. 2017), for training: with
+    probability EPSILON, one rectangle of area fraction U(sl, sh) and aspect
+    U(r1, 1/r1) (log-uniform with use_log_aspect) is filled with `mean`
+    (mode const), one normal draw per channel (rand) or per pixel (pixel).
+    Runs after NormalizeImage, on HWC or CHW float images; `attempt` tries to
+    fit the rectangle inside the image, then the image is left as it is."""
+    random = True
+    accepts = (HWC, CHW)
+
+    def __init__(self, EPSILON=0.5, sl=0.02, sh=0.4, r1=0.3, mean=None, attempt=100,
+                 use_log_aspect=False, mode="const"):
+        op = type(self).__name__
+        self.EPSILON = _check_fraction(op, "EPSILON", EPSILON, 0.0, 1.0)
+        self.sl = _check_fraction(op, "sl", sl, 0.0, 1.0)
+        self.sh = _check_fraction(op, "sh", sh, self.sl, 1.0)
+        self.r1 = _check_fraction(op, "r1", r1, 1e-6, 1.0)
+        self.mean = _check_triple(op, "mean", mean, (0.0, 0.0, 0.0))
+        self.attempt = _check_positive_int(op, "attempt", attempt)
+        self.use_log_aspect = _check_bool(op, "use_log_aspect", use_log_aspect)
+        self.mode = _check_choice(op, "mode", mode, ("const", "rand", "pixel"))
+        self._layout = HWC
+
+    def output_layout(self, layout):
+        self._layout = layout
+        return layout
+
+    def _aspect(self, rng):
+        if self.use_log_aspect:
+            return math.exp(rng.uniform(math.log(self.r1), math.log(1 / self.r1)))
+        return rng.uniform(self.r1, 1 / self.r1)
+
+    def __call__(self, img, rng):
+        if not isinstance(img, np.ndarray) or img.ndim != 3:
+            raise ImageError(f"RandomErasing expects a normalized 3-D image array, got "
+                             f"{getattr(img, 'shape', type(img).__name__)}")
+        if rng.uniform() >= self.EPSILON:
+            return img
+        chw = self._layout == CHW
+        channels, height, width = img.shape if chw else (img.shape[2], *img.shape[:2])
+        for _ in range(self.attempt):
+            area = rng.uniform(self.sl, self.sh) * height * width
+            aspect = self._aspect(rng)
+            h, w = int(round(math.sqrt(area * aspect))), int(round(math.sqrt(area / aspect)))
+            if 0 < h < height and 0 < w < width:
+                y, x = int(rng.integers(0, height - h + 1)), int(rng.integers(0, width - w + 1))
+                if self.mode == "pixel":
+                    fill = rng.standard_normal((h, w, channels))
+                elif self.mode == "rand":
+                    fill = rng.standard_normal((1, 1, channels))
+                else:
+                    fill = np.array(self.mean[:channels] + (0.0,) * (channels - 3), np.float32).reshape(1, 1, -1)
+                img = img.copy()
+                if chw:
+                    img[:, y:y + h, x:x + w] = np.moveaxis(np.broadcast_to(fill, (h, w, channels)), 2, 0)
+                else:
+                    img[y:y + h, x:x + w, :] = fill
+                return img
+        return img
+
+    def params(self):
+        return {"EPSILON": self.EPSILON, "sl": self.sl, "sh": self.sh, "r1": self.r1, "mean": list(self.mean),
+                "attempt": self.attempt, "use_log_aspect": self.use_log_aspect, "mode": self.mode}
+
+
 class ToCHWImage(TransformOp):
     """HWC -> CHW."""
 
@@ -540,7 +615,7 @@ class ToCHWImage(TransformOp):
 
 
 OPS = {cls.__name__: cls for cls in (DecodeImage, ResizeImage, RandCropImage, RandFlipImage,
-                                     CropImage, NormalizeImage, ToCHWImage)}
+                                     CropImage, NormalizeImage, RandomErasing, ToCHWImage)}
 
 
 class Compose:
