@@ -246,3 +246,45 @@ def test_skip_bad_from_the_config_counts_bad_lines(tiny_data, tmp_path):
     trainer = Trainer(tiny_config(tiny_data, tmp_path, *overrides, "DataLoader.Train.dataset.skip_bad=True"))
     assert len(trainer.train_loader.dataset) == 96
     assert trainer.train_loader.dataset.num_skipped == 1
+
+
+def test_to_static_trains_the_same_layer_with_a_static_forward(tiny_data, tmp_path):
+    from paddle.jit.dy2static.program_translator import StaticFunction
+
+    trainer = Trainer(tiny_config(tiny_data, tmp_path, "Global.epochs=1", "Global.to_static=True",
+                                  "Global.eval_during_train=False"))
+    assert isinstance(trainer.model.forward, StaticFunction)
+    before = {k: v.numpy().copy() for k, v in trainer.model.state_dict().items()}
+    trainer.fit()
+    after = trainer.model.state_dict()
+    assert set(after) == set(before)  # the state dict (and so checkpoints, export) is unchanged in form
+    assert not np.allclose(before["conv_layer1_1.conv.weight"], after["conv_layer1_1.conv.weight"].numpy())
+    saved = weights(tmp_path / "HRNet_W18_small_v1" / "latest.pdparams")
+    np.testing.assert_array_equal(saved["fc.weight"], after["fc.weight"].numpy())
+
+
+def test_bf16_on_a_cpu_without_avx512_bf16_trains_in_fp32_and_says_so(tiny_data, tmp_path, caplog, monkeypatch):
+    from paddle.base import core
+
+    monkeypatch.setattr(core, "supports_bfloat16_fast_performance", lambda: False)
+    with caplog.at_level("WARNING", logger="ppcls_hrnet"):
+        trainer = Trainer(tiny_config(tiny_data, tmp_path, "Global.epochs=1", "AMP.use_amp=True",
+                                      "AMP.dtype=bfloat16"))
+    assert trainer.scaler is None and "no AVX512-BF16" in caplog.text and "training in fp32" in caplog.text
+    with pytest.raises(ConfigError, match="AMP.dtype: 'bf32'"):
+        tiny_config(tiny_data, tmp_path, "AMP.use_amp=True", "AMP.dtype=bf32")
+
+
+@pytest.mark.parametrize("env, cores, expected", [
+    ({}, 2, 2), ({"PADDLE_LOCAL_SIZE": "2"}, 2, 1), ({"PADDLE_LOCAL_SIZE": "4"}, 2, 1),
+    ({"OMP_NUM_THREADS": "3"}, 2, 3), ({"OMP_NUM_THREADS": "", "PADDLE_LOCAL_SIZE": "2"}, 8, 4),
+])
+def test_cpu_threads_are_the_process_share_of_the_cores(monkeypatch, env, cores, expected):
+    from ppcls_hrnet.engine import builders
+
+    for key in ("OMP_NUM_THREADS", "PADDLE_LOCAL_SIZE"):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setattr(builders.os, "sched_getaffinity", lambda pid: set(range(cores)))
+    assert builders.cpu_threads_per_process() == expected

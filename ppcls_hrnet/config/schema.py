@@ -131,6 +131,10 @@ TRAIN_SCHEMA = Section({
         "use_dynamic_loss_scaling": Field(BOOL, True),
         "use_promote": Field(BOOL, False),
         "level": Field(STR, "O1", "O1: mixed fp16, O2: pure fp16", choices=("O1", "O2")),
+        # ours (Paddle's auto_cast argument): bfloat16 also runs on CPUs with
+        # AVX512-BF16/AMX (Zen 4+, Sapphire Rapids+); elsewhere training stays fp32
+        "dtype": Field(STR, "float16", "float16 (GPU) or bfloat16 (GPU, or CPU with AVX512-BF16)",
+                       choices=("float16", "bfloat16")),
     },
     "EMA": Section({
         "decay": Field(FLOAT, 0.9999, "weight of the running average per step", min=0, max=1),

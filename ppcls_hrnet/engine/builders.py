@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import os
 
 import paddle
 
@@ -22,7 +23,28 @@ def set_device(cfg) -> str:
     if device not in ("cpu", "gpu"):
         raise ConfigError(f"Global.device {device!r} is not supported here; use cpu or gpu")
     paddle.set_device(device)
+    if device == "cpu":
+        set_cpu_threads()
     return device
+
+
+def cpu_threads_per_process() -> int:
+    """Paddle's CPU kernels use 1 thread unless told otherwise: give each
+    process its share of the cores (all of them alone; one each for 2 ranks
+    on 2 cores). OMP_NUM_THREADS, when set, wins."""
+    explicit = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if explicit.isdigit() and int(explicit) > 0:
+        return int(explicit)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    local_ranks = int(os.environ.get("PADDLE_LOCAL_SIZE") or 1)  # set by paddle.distributed.launch
+    return max(1, cores // max(1, local_ranks))
+
+
+def set_cpu_threads() -> int:
+    threads = cpu_threads_per_process()
+    paddle.base.core.set_num_threads(threads)
+    logger.info("CPU: %d math thread(s) in this process (OMP_NUM_THREADS overrides)", threads)
+    return threads
 
 
 def require_trained_weights(cfg, purpose: str) -> None:

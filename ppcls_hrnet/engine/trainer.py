@@ -77,6 +77,10 @@ class Trainer:
         self.best = {"metric": -1.0, "epoch": 0}
         if g.checkpoints:
             self._resume(g.checkpoints)
+        if g.to_static:
+            # forward becomes one static program per input shape instead of a
+            # Python call per op; the Layer (and its state dict) stays the same
+            self.model = paddle.jit.to_static(self.model, full_graph=True)
         self.net = paddle.DataParallel(self.model) if self.world_size > 1 else self.model
         self.metrics_log = MetricsLog(self._metrics_log_path()) if self.is_main else None
         self.visualdl = open_visualdl(os.path.join(self.output_dir, "vdl")) if g.use_visualdl and self.is_main else None
@@ -86,15 +90,27 @@ class Trainer:
         amp = self.cfg.AMP
         if not amp.use_amp:
             return None, contextlib.nullcontext
+        dtype, level = amp.dtype, amp.level
         if self.device != "gpu":
-            logger.warning("AMP.use_amp is set but fp16 autocast needs a GPU; training in fp32 on %s", self.device)
-            return None, contextlib.nullcontext
-        scaler = paddle.amp.GradScaler(init_loss_scaling=amp.scale_loss,
-                                       use_dynamic_loss_scaling=amp.use_dynamic_loss_scaling)
-        level = amp.level
+            from paddle.base import core
+
+            if dtype != "bfloat16":
+                logger.warning("AMP.use_amp is set but fp16 autocast needs a GPU; training in fp32 on %s "
+                               "(AMP.dtype=bfloat16 runs on CPUs with AVX512-BF16)", self.device)
+                return None, contextlib.nullcontext
+            if not core.supports_bfloat16_fast_performance():
+                logger.warning("AMP.dtype=bfloat16: this CPU has no AVX512-BF16/AMX, where bf16 would be "
+                               "emulated and slower; training in fp32")
+                return None, contextlib.nullcontext
+            if level != "O1":  # O2 keeps bf16 master weights: the optimizer would lose precision
+                raise ConfigError("AMP.dtype=bfloat16 on CPU supports AMP.level O1 only")
+            logger.info("training with bfloat16 autocast (O1) on the CPU")
+        # bf16 has fp32's exponent range: no loss scaling
+        scaler = None if dtype == "bfloat16" else paddle.amp.GradScaler(
+            init_loss_scaling=amp.scale_loss, use_dynamic_loss_scaling=amp.use_dynamic_loss_scaling)
         if level == "O2":
-            self.model, self.optimizer = paddle.amp.decorate(self.model, self.optimizer, level="O2")
-        return scaler, lambda: paddle.amp.auto_cast(level=level, use_promote=amp.use_promote)
+            self.model, self.optimizer = paddle.amp.decorate(self.model, self.optimizer, level="O2", dtype=dtype)
+        return scaler, lambda: paddle.amp.auto_cast(level=level, dtype=dtype, use_promote=amp.use_promote)
 
     def _metrics_log_path(self) -> str:
         return self.cfg.Global.metrics_log or os.path.join(self.output_dir, "metrics.jsonl")
