@@ -20,6 +20,7 @@ from ..errors import ConfigError, HRNetError
 from ..home import home_subdir
 from ..export.model_files import ModelFileError, find_inference_model, read_input_shape
 from ..paddle_import import import_paddle
+from .. import signal_stack
 
 logger = logging.getLogger("ppcls_hrnet")
 
@@ -239,7 +240,7 @@ class OpenVINOEngine(Engine):
         }
         if cpu_pinning is not None:
             properties["ENABLE_CPU_PINNING"] = bool(cpu_pinning)
-        with _loading("OpenVINO", path):
+        with _loading("OpenVINO", path), signal_stack.kept():  # see ppcls_hrnet/signal_stack.py
             compiled = core.compile_model(core.read_model(str(path)), "CPU", properties)
         self._request = compiled.create_infer_request()
         self.input_shape = _dims(d.get_length() if d.is_static else -1
