@@ -19,7 +19,7 @@ machines.
 Settings:
   before     one process, dygraph, one CPU thread: Paddle's default, what the
              trainer did before it set the thread count (OMP_NUM_THREADS=1)
-  eager      one process, dygraph, the trainer's default now (all cores' threads)
+  eager      one process, dygraph, 2 CPU threads (OMP_NUM_THREADS=2)
   static     one process, Global.to_static=True
   bf16       one process, AMP bfloat16 autocast (only where the CPU has AVX512-BF16; else skipped)
   ddp2       two data-parallel processes (gloo), dygraph: the 2 cores each run one rank
@@ -41,7 +41,7 @@ REPO = Path(__file__).resolve().parents[1]
 QUICK_START = REPO / "configs" / "quick_start" / "HRNet_W18_small_v1_fashion_mnist.yaml"
 SETTINGS = {  # name: (ranks, -o overrides, environment)
     "before": (1, [], {"OMP_NUM_THREADS": "1"}),
-    "eager": (1, [], {}),
+    "eager": (1, [], {"OMP_NUM_THREADS": "2"}),
     "static": (1, ["Global.to_static=True"], {}),
     "bf16": (1, ["AMP.use_amp=True", "AMP.dtype=bfloat16"], {}),
     "ddp2": (2, [], {}),
