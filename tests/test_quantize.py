@@ -97,6 +97,7 @@ def test_quantize_writes_registers_and_runs_int8(model_dir, label_list, caplog):
     assert ops.count("QuantizeLinear") > 50 and "DequantizeLinear" in ops
     assert "BatchNormalization" not in ops  # folded into the convs before quantization
     _assert_head_is_float(written)
+    _assert_stem_is_float_and_weights_7_bit(written)
 
     images = np.stack([cv2.resize(cv2.imread(str(p)), (32, 32)).transpose(2, 0, 1)
                        for p in sorted((label_list.parent / "images").glob("0[12]*.png"))]).astype(np.float32)
@@ -107,6 +108,25 @@ def test_quantize_writes_registers_and_runs_int8(model_dir, label_list, caplog):
         assert probs.shape == (len(images), 10)
         np.testing.assert_allclose(probs.sum(1), 1, atol=1e-4)  # Softmax is kept fp32
         assert np.abs(probs - fp32).max() < 0.05, type(engine).__name__
+
+
+def _assert_stem_is_float_and_weights_7_bit(onnx_file):
+    """Portable int8 (the module docstring): the first Conv reads the image and its
+    fp32 weights directly; every other quantized weight fits in 7 bits."""
+    import onnx
+    from onnx import numpy_helper
+
+    graph = onnx.load(str(onnx_file)).graph
+    producer = {out: node for node in graph.node for out in node.output}
+    initializers = {init.name: init for init in graph.initializer}
+    convs = [node for node in graph.node if node.op_type == "Conv"]
+    assert convs[0].input[0] == graph.input[0].name
+    assert convs[0].input[1] in initializers  # not a DequantizeLinear output
+    quantized = [producer[c.input[1]] for c in convs[1:] if c.input[1] in producer]
+    assert len(quantized) == len(convs) - 1
+    for dq in quantized:
+        weights = numpy_helper.to_array(initializers[dq.input[0]])
+        assert weights.dtype == np.int8 and np.abs(weights.astype(int)).max() <= 64, dq.name
 
 
 def _assert_head_is_float(onnx_file):
