@@ -249,6 +249,52 @@ def test_random_erasing_bad_params_name_the_param(params, problem):
         build_transforms([{"RandomErasing": params}])
 
 
+def test_pad_then_random_crop_is_a_random_shift():
+    img = coordinate_image(6, 8)
+    ops = build_transforms([{"Pad": {"padding": 2}}, {"RandomCropImage": {"size": [8, 6]}}])
+    rng = np.random.default_rng(0)
+    shifts = set()
+    for _ in range(300):
+        out = ops(img, rng)
+        assert out.shape == img.shape
+        inside = np.argwhere(out[:, :, 2] == 7)  # padding is 0; every image pixel says where it came from
+        (i, j), (y, x) = inside[0], out[tuple(inside[0])][:2]
+        dy, dx = int(i) - int(y), int(j) - int(x)
+        np.testing.assert_array_equal(out[max(dy, 0):6 + min(dy, 0), max(dx, 0):8 + min(dx, 0)],
+                                      img[max(-dy, 0):6 - max(dy, 0), max(-dx, 0):8 - max(dx, 0)])
+        assert len(inside) == (6 - abs(dy)) * (8 - abs(dx))
+        shifts.add((dy, dx))
+    assert shifts == {(dy, dx) for dy in range(-2, 3) for dx in range(-2, 3)}  # every shift, nothing else
+
+
+def test_pad_sides_modes_and_fill():
+    img = coordinate_image(3, 4)
+    out = build_transforms([{"Pad": {"padding": [1, 2, 3, 4], "fill": 9}}])(img)
+    assert out.shape == (3 + 2 + 4, 4 + 1 + 3, 3)
+    np.testing.assert_array_equal(out[2:5, 1:5], img)
+    assert (out[:2] == 9).all() and (out[:, :1] == 9).all()
+    edge = build_transforms([{"Pad": {"padding": [1, 0], "padding_mode": "edge"}}])(img)
+    np.testing.assert_array_equal(edge[:, 0], img[:, 0])
+    assert build_transforms([{"Pad": {"padding": 1}}]).to_config() == [
+        {"Pad": {"padding": [1, 1, 1, 1], "fill": 0, "padding_mode": "constant"}}]
+
+
+@pytest.mark.parametrize("op_list, problem", [
+    ([{"Pad": {"padding": -1}}], "padding"), ([{"Pad": {"padding": [1, 2, 3]}}], "padding"),
+    ([{"Pad": {"padding": 1, "padding_mode": "wrap"}}], "padding_mode"),
+    ([{"Pad": {"padding": 1, "fill": 300}}], "fill"), ([{"Pad": None}], "missing required param 'padding'"),
+    ([{"RandomCropImage": {"size": 0}}], "size"),
+])
+def test_pad_and_random_crop_bad_params(op_list, problem):
+    with pytest.raises(ConfigError, match=problem):
+        build_transforms(op_list)
+
+
+def test_random_crop_larger_than_image_is_an_image_error():
+    with pytest.raises(ImageError, match="smaller than the crop 9x9.*Pad it first"):
+        build_transforms([{"RandomCropImage": {"size": 9}}])(coordinate_image(6, 8), np.random.default_rng(0))
+
+
 def _always_flip():
     class Rng:
         def integers(self, low, high):

@@ -478,6 +478,64 @@ class CropImage(TransformOp):
         return {"size": _size_config(self.size)}
 
 
+PAD_MODES = {"constant": cv2.BORDER_CONSTANT, "edge": cv2.BORDER_REPLICATE,
+             "reflect": cv2.BORDER_REFLECT_101, "symmetric": cv2.BORDER_REFLECT}
+
+
+class Pad(TransformOp):
+    """PaddleClas's Pad: `padding` pixels on every side (an int; or [left/right,
+    top/bottom]; or [left, top, right, bottom]), filled with `fill` in
+    `padding_mode` constant (PaddleClas's only working mode), or edge, reflect,
+    symmetric as torchvision names them. With RandomCropImage back to the
+    original size it is the classic translation augmentation."""
+
+    def __init__(self, padding, fill=0, padding_mode="constant"):
+        op = type(self).__name__
+        sides = [padding] * 4 if isinstance(padding, numbers.Integral) else list(padding) \
+            if isinstance(padding, (list, tuple)) else None
+        if sides is not None and len(sides) == 2:
+            sides = sides * 2
+        if sides is None or len(sides) != 4 or not all(isinstance(v, numbers.Integral) and v >= 0 for v in sides):
+            raise _param_error(op, "padding", f"expected pixels >= 0 as an int, [x, y] or "
+                                              f"[left, top, right, bottom], got {padding!r}")
+        self.padding = tuple(int(v) for v in sides)
+        if not isinstance(fill, numbers.Real) or isinstance(fill, bool) or not 0 <= fill <= 255:
+            raise _param_error(op, "fill", f"expected a pixel value in [0, 255], got {fill!r}")
+        self.fill = fill
+        self.padding_mode = _check_choice(op, "padding_mode", padding_mode, tuple(PAD_MODES))
+
+    def __call__(self, img, rng=None):
+        _image_height_width("Pad", img)
+        left, top, right, bottom = self.padding
+        return cv2.copyMakeBorder(img, top, bottom, left, right, PAD_MODES[self.padding_mode],
+                                  value=(self.fill,) * 4)
+
+    def params(self):
+        return {"padding": list(self.padding), "fill": self.fill, "padding_mode": self.padding_mode}
+
+
+class RandomCropImage(TransformOp):
+    """PaddleClas's RandomCropImage: a `size` ([width, height]) window at a
+    uniformly random position, no resizing (after Pad: a random shift)."""
+    random = True
+
+    def __init__(self, size):
+        self.size = _check_size(type(self).__name__, "size", size)
+
+    def __call__(self, img, rng):
+        height, width = _image_height_width("RandomCropImage", img)
+        crop_w, crop_h = self.size
+        if crop_w > width or crop_h > height:
+            raise ImageError(f"image {width}x{height} is smaller than the crop {crop_w}x{crop_h} "
+                             "(resize or Pad it first)")
+        x = int(rng.integers(0, width - crop_w + 1))
+        y = int(rng.integers(0, height - crop_h + 1))
+        return img[y:y + crop_h, x:x + crop_w]
+
+    def params(self):
+        return {"size": _size_config(self.size)}
+
+
 class NormalizeImage(TransformOp):
     """(img * scale - mean) / std in float32; `order` is the layout of the input
     ('' = HWC, 'chw' = CHW; PaddleClas's default is 'chw'). channel_num 4 appends
@@ -614,8 +672,8 @@ class ToCHWImage(TransformOp):
         return CHW
 
 
-OPS = {cls.__name__: cls for cls in (DecodeImage, ResizeImage, RandCropImage, RandFlipImage,
-                                     CropImage, NormalizeImage, RandomErasing, ToCHWImage)}
+OPS = {cls.__name__: cls for cls in (DecodeImage, ResizeImage, RandCropImage, RandFlipImage, CropImage,
+                                     Pad, RandomCropImage, NormalizeImage, RandomErasing, ToCHWImage)}
 
 
 class Compose:
