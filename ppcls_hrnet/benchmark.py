@@ -57,6 +57,9 @@ class EngineChoice:
     precision: str
     enable_mkldnn: bool = True
     model_format: str = "auto"  # Paddle Inference: pir | legacy
+    # Chosen only by its exact key, never by a glob ("*" is the default): Paddle Lite needs
+    # a Python 3.7 helper venv and an opt conversion (~1 min) before it can be timed.
+    opt_in: bool = False
 
     def runtime_options(self, cpu_threads: int):
         from .predictors.backends import RuntimeOptions
@@ -76,6 +79,7 @@ ENGINE_CHOICES: Tuple[EngineChoice, ...] = (
     EngineChoice("openvino-fp32", "openvino fp32", "openvino", "fp32"),
     EngineChoice("openvino-bf16", "openvino bf16", "openvino", "bf16"),
     EngineChoice("openvino-int8", "openvino int8", "openvino", "int8"),
+    EngineChoice("lite-fp32-x86", "paddle lite fp32 (x86 .nb)", "lite", "fp32", opt_in=True),
 )
 CHOICES_BY_KEY: Dict[str, EngineChoice] = {c.key: c for c in ENGINE_CHOICES}
 SPEEDUP_BASELINE = "paddle-fp32-onednn-off"  # "speedup": this median / the row's
@@ -92,12 +96,16 @@ INT8_SPEEDUP_TARGET = 2.0
 
 
 def select_engines(patterns: Sequence[str]) -> Tuple[str, ...]:
-    """Engine keys matching any of the glob ``patterns`` ("openvino-*"), in table order."""
-    unmatched = [p for p in patterns if not any(fnmatch.fnmatchcase(c.key, p) for c in ENGINE_CHOICES)]
+    """Engine keys matching any of the glob ``patterns`` ("openvino-*"), in table order; an
+    opt-in engine only by its exact key."""
+    def matches(choice, pattern):
+        return choice.key == pattern if choice.opt_in else fnmatch.fnmatchcase(choice.key, pattern)
+
+    unmatched = [p for p in patterns if not any(matches(c, p) for c in ENGINE_CHOICES)]
     if unmatched:
         raise ConfigError(f"--engines {' '.join(unmatched)} matches no engine; choose from: "
                           + ", ".join(CHOICES_BY_KEY))
-    return tuple(c.key for c in ENGINE_CHOICES if any(fnmatch.fnmatchcase(c.key, p) for p in patterns))
+    return tuple(c.key for c in ENGINE_CHOICES if any(matches(c, p) for p in patterns))
 
 
 @dataclass(frozen=True)
@@ -327,7 +335,7 @@ def export_formats(choices: Sequence[EngineChoice]) -> Tuple[str, ...]:
     """The Paddle graphs the engines read: PIR for Paddle (and ONNX conversion), legacy for OpenVINO's
     Paddle reader (what `create_engine` prefers) and Paddle legacy; each costs seconds to export."""
     legacy = any(c.model_format == "legacy" or (c.backend == "openvino" and c.precision != "int8")
-                 for c in choices)
+                 or c.backend == "lite" for c in choices)  # Lite's opt reads only the legacy graph
     pir = any(c.backend == "paddle" and c.model_format != "legacy" for c in choices)
     return ("pir",) * (pir or not legacy) + ("legacy",) * legacy
 
@@ -564,12 +572,29 @@ def _prepare_engines(report: BenchmarkReport, name: str, size: int, model_dir: P
         if int8_problem:
             report.skipped += [Skipped(name, size, c.key, int8_problem) for c in choices if c.precision == "int8"]
             choices = [c for c in choices if c.precision != "int8"]
+    if any(c.backend == "lite" for c in choices):
+        lite_problem = convert_for_lite(model_dir)
+        if lite_problem:
+            report.skipped += [Skipped(name, size, c.key, lite_problem) for c in choices if c.backend == "lite"]
+            choices = [c for c in choices if c.backend != "lite"]
     logger.info("benchmark: building %d engines", len(choices))
     built, failed = build_engines(read_deploy_config(model_dir), choices, settings.cpu_threads, largest_batch)
     for choice, reason in failed:
         logger.info("benchmark: skipping %s (%s)", choice.key, reason)
         report.skipped.append(Skipped(name, size, choice.key, reason))
     return built
+
+
+def convert_for_lite(model_dir: Path) -> Optional[str]:
+    """The x86 ``.nb`` the lite engine runs (``ppcls-hrnet lite``), or why it cannot be made."""
+    from .lite.convert import convert_to_lite
+
+    logger.info("benchmark: converting to a Paddle Lite x86 .nb (helper venv on first use)")
+    try:
+        convert_to_lite(model_dir, "x86", say=logger.info)
+    except HRNetError as err:
+        return str(err)
+    return None
 
 
 def _time_batch(runners, description: str, settings: BenchmarkSettings, progress: bool, clock: Clock,
@@ -718,8 +743,8 @@ def add_arguments(parser: argparse.ArgumentParser):
     parser.add_argument("--batch_sizes", "--batch", nargs="+", type=int, default=list(defaults.batch_sizes),
                         metavar="N", help="batch sizes (default: 1 4 8)")
     parser.add_argument("--engines", nargs="+", default=["*"], metavar="PATTERN",
-                        help="engine keys or globs, e.g. 'openvino-*' paddle-fp32-onednn-off (default: all; "
-                             "--list_engines shows them)")
+                        help="engine keys or globs, e.g. 'openvino-*' paddle-fp32-onednn-off (default: all but "
+                             "lite-fp32-x86, which is chosen by its key; --list_engines shows them)")
     parser.add_argument("--list_engines", action="store_true", help="print the engine keys and exit")
     parser.add_argument("--cpu_threads", "--threads", type=int, default=defaults.cpu_threads,
                         help="threads per engine (default: 2)")

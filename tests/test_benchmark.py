@@ -144,12 +144,17 @@ def test_export_formats_follow_the_engines():
     assert formats("paddle-fp32-pir", "onnxruntime-fp32", "openvino-int8") == ("pir",)
     assert formats("openvino-fp32") == ("legacy",)  # OpenVINO reads the legacy graph when there is one
     assert formats("onnxruntime-int8") == ("pir",)  # ONNX is converted from PIR
+    assert formats("lite-fp32-x86") == ("legacy",)  # Lite's opt reads only the legacy graph
 
 
 def test_select_engines_takes_keys_and_globs_in_table_order():
     assert select_engines(["openvino-fp32", "paddle-fp32-pir"]) == ("paddle-fp32-pir", "openvino-fp32")
     assert select_engines(["*-int8"]) == ("onnxruntime-int8", "openvino-int8")
-    assert select_engines(["*"]) == tuple(CHOICES_BY_KEY)
+    everything_but_lite = tuple(k for k in CHOICES_BY_KEY if k != "lite-fp32-x86")
+    assert select_engines(["*"]) == everything_but_lite  # Lite needs a helper venv: asked for by name only
+    with pytest.raises(ConfigError, match="lite-\\* matches no engine"):
+        select_engines(["lite-*"])  # a glob never selects the opt-in lite engine
+    assert select_engines(["*", "lite-fp32-x86"]) == tuple(CHOICES_BY_KEY)
     with pytest.raises(ConfigError, match="openvino-fp16.*choose from"):
         select_engines(["openvino-fp16"])
 

@@ -29,7 +29,7 @@ PRECISIONS = ("fp32", "fp16", "bf16", "int8")
 class RuntimeOptions:
     """How to run a model; PaddleClas's predictor flags plus backend and precision."""
 
-    backend: str = "auto"  # auto | paddle | onnxruntime | openvino
+    backend: str = "auto"  # auto | paddle | onnxruntime | openvino | lite
     precision: str = "fp32"  # fp32 | fp16 | bf16 | int8
     use_gpu: bool = False
     gpu_mem: int = 500  # MB, initial GPU memory pool (Paddle Inference)
@@ -190,6 +190,22 @@ def _build_openvino(deploy, options: RuntimeOptions) -> Engine:
                           cpu_pinning=options.cpu_pinning)
 
 
+# ---------------------------------------------------------------- Paddle Lite
+
+
+def _build_lite(deploy, options: RuntimeOptions) -> Engine:
+    """An x86 .nb (``ppcls-hrnet lite --valid_targets x86``) in the Python 3.7 helper:
+    a check of the .nb a phone runs, not a fast engine."""
+    from ..lite.engine import LiteEngine
+
+    path = deploy.model_file("lite_x86")
+    if path is None or not path.is_file():
+        raise BackendUnavailableError(
+            f"{deploy.model_dir} has no x86 Paddle Lite model; make one with `ppcls-hrnet lite "
+            f"--inference_model_dir {deploy.model_dir} --valid_targets x86`")
+    return LiteEngine(path, deploy.input_shape, cpu_threads=options.cpu_threads)
+
+
 BACKENDS: Dict[str, Backend] = {b.name: b for b in (
     Backend("paddle", cpu_precisions=("fp32", "bf16"), gpu_precisions=("fp32", "fp16", "int8"),
             build=_build_paddle),
@@ -197,6 +213,8 @@ BACKENDS: Dict[str, Backend] = {b.name: b for b in (
             build=_build_onnxruntime),
     Backend("openvino", cpu_precisions=("fp32", "bf16", "int8"), gpu_precisions=(),
             build=_build_openvino),
+    # not in AUTO_ORDER: a check path for the .nb, slower than the others
+    Backend("lite", cpu_precisions=("fp32",), gpu_precisions=(), build=_build_lite),
 )}
 
 # Fastest first, per device and precision (docs/benchmarks.md, 2-core x86).
