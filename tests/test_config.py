@@ -314,7 +314,8 @@ def test_keys_of_another_variant_are_unknown():
     ("Optimizer.name=SGD", "Optimizer.name: 'SGD' is not one of: Momentum."),
     ("DataLoader.Train.dataset.transform_ops.1=RandCrop",
      "DataLoader.Train.dataset.transform_ops.1.RandCrop: unknown op. "
-     "Did you mean DataLoader.Train.dataset.transform_ops.1.RandCropImage?"),
+     "Did you mean DataLoader.Train.dataset.transform_ops.1.RandCropImage, "
+     "DataLoader.Train.dataset.transform_ops.1.RandomCropImage?"),
     ("Loss.Train.0={FocalLoss: {}}", "Loss.Train.0.FocalLoss: unknown op. Valid ops here: CELoss."),
     ("Global.device=tpu", "Global.device: 'tpu' is not one of: cpu, gpu"),
     ("AMP.level=O3", "AMP.level: 'O3' is not one of: O1, O2."),

@@ -21,7 +21,7 @@ from .schema_types import (BOOL, FLOAT, FREE, INT, NULL, STR, Field, ListOf, OpL
 # does), which is how grayscale datasets such as Fashion-MNIST feed the model.
 TRANSFORM_OPS = (
     "DecodeImage", "ResizeImage", "RandCropImage", "RandFlipImage",
-    "CropImage", "NormalizeImage", "RandomErasing", "ToCHWImage",
+    "CropImage", "Pad", "RandomCropImage", "NormalizeImage", "RandomErasing", "ToCHWImage",
 )
 DEVICES = ("cpu", "gpu", "xpu", "npu", "mlu")
 
