@@ -24,7 +24,7 @@ from typing import Dict, List, Optional
 import numpy as np
 import yaml
 
-from .data.transforms import build_transforms
+from .data.transforms import Compose, build_transforms
 from .errors import ConfigError, HRNetError
 
 DEPLOY_FILE = "inference.yml"
@@ -89,53 +89,60 @@ class DeployConfig:
         return self.model_dir / name if name else None
 
 
-def transforms_output_shape(transform_ops) -> tuple:
-    """Shape the ops produce from an image: checks Infer.transforms fit the export size."""
+def transforms_output_shape(transforms) -> tuple:
+    """Shape the ops (a YAML op list or a built Compose) produce from an image."""
     import cv2
 
+    if not isinstance(transforms, Compose):
+        transforms = build_transforms(transforms)
     probe = np.full((300, 400, 3), 128, np.uint8)  # any size: resize/crop ops fix the output
     ok, png = cv2.imencode(".png", probe)
-    return tuple(build_transforms(transform_ops)(png.tobytes()).shape)
+    return tuple(transforms(png.tobytes()).shape)
 
 
 def build_deploy_config(cfg, files: Dict[str, str], softmax: bool) -> dict:
     infer = cfg.get("Infer")
     if not infer or not infer.get("transforms"):
         raise ConfigError("export needs Infer.transforms (the deploy preprocessing) in the config")
-    random_ops = [type(op).__name__ for op in build_transforms(infer.transforms) if op.random]
+    # the likely mistakes (training ops, not the export size) before the label file is read
+    transforms = deploy_transforms(infer.transforms, cfg.Global.image_shape, "Global.image_shape")
+    post = infer.PostProcess
+    return _content(cfg.Arch.name, cfg.Arch.class_num, files, cfg.Global.image_shape, transforms, softmax,
+                    post.topk, _label_list(post.get("class_id_map_file"), cfg.Arch.class_num))
+
+
+def deploy_transforms(transform_ops, image_shape, shape_source: str) -> Compose:
+    """The deploy preprocessing, built once and checked: deterministic, and
+    producing the model's input shape."""
+    transforms = build_transforms(transform_ops)
+    random_ops = [type(op).__name__ for op in transforms if op.random]
     if random_ops:  # training augmentation would make every prediction a different one
         raise ConfigError(f"Infer.transforms holds training augmentation ({', '.join(random_ops)}): the deploy "
                           "preprocessing must be deterministic; use the Eval ops (ResizeImage, CropImage, ...)")
-    # the cheap, likely mistake first: transforms vs the export size
-    check_transforms_shape(infer.transforms, cfg.Global.image_shape, "Global.image_shape")
-    post = infer.PostProcess
-    return deploy_config_content(
-        cfg.Arch.name, cfg.Arch.class_num, files, cfg.Global.image_shape, infer.transforms, softmax,
-        topk=post.topk, label_list=_label_list(post.get("class_id_map_file"), cfg.Arch.class_num),
-        shape_source="Global.image_shape")
-
-
-def check_transforms_shape(transform_ops, image_shape, shape_source: str) -> list:
-    image_shape = list(image_shape)
-    produced = transforms_output_shape(transform_ops)
-    if list(produced) != image_shape:
+    produced = transforms_output_shape(transforms)
+    if list(produced) != list(image_shape):
         raise ConfigError(
             f"Infer.transforms produce images of shape {list(produced)} (CHW) but {shape_source} is "
-            f"{image_shape}: make them agree (e.g. the CropImage/ResizeImage size, and end with ToCHWImage)"
+            f"{list(image_shape)}: make them agree (e.g. the CropImage/ResizeImage size, and end with ToCHWImage)"
         )
-    return image_shape
+    return transforms
 
 
 def deploy_config_content(model_name: str, class_num: int, files: Dict[str, str], image_shape,
                           transform_ops, softmax: bool, *, topk: int = 5,
                           label_list: Optional[List[str]] = None, shape_source: str = "the export size") -> dict:
-    """The inference.yml mapping; checks that the transforms produce the model's input shape.
-    Without a label list a 1000-class model gets the ImageNet-1k names."""
+    """The inference.yml mapping; checks the transforms (a YAML op list) with
+    deploy_transforms. Without a label list a 1000-class model gets the
+    ImageNet-1k names."""
     from .postprocess import default_label_list
 
-    image_shape = check_transforms_shape(transform_ops, image_shape, shape_source)
+    transforms = deploy_transforms(transform_ops, image_shape, shape_source)
     if label_list is None:
         label_list = default_label_list(class_num)
+    return _content(model_name, class_num, files, image_shape, transforms, softmax, topk, label_list)
+
+
+def _content(model_name, class_num, files, image_shape, transforms: Compose, softmax, topk, label_list) -> dict:
     return {
         "format_version": FORMAT_VERSION,
         "model_name": model_name,
@@ -143,7 +150,7 @@ def deploy_config_content(model_name: str, class_num: int, files: Dict[str, str]
         "files": dict(files),
         "input": {"name": "x", "shape": [-1, *image_shape], "dtype": "float32", "layout": "NCHW"},
         "output": {"softmax": bool(softmax)},
-        "PreProcess": {"transform_ops": build_transforms(transform_ops).to_config()},
+        "PreProcess": {"transform_ops": transforms.to_config()},
         "PostProcess": {"name": "Topk", "topk": int(topk), "label_list": label_list},
     }
 

@@ -283,4 +283,4 @@ def test_cpu_threads_only_when_asked(monkeypatch, env, expected):
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    assert builders.cpu_threads_per_process() == expected
+    assert builders.requested_cpu_threads() == expected

@@ -140,16 +140,16 @@ def convert_fashion_mnist(out_dir, source_dir=None, limit_train=None, limit_test
                         "holding the four *-ubyte.gz files as source_dir")
     out_dir = str(out_dir)
     limits = {"train": limit_train, "test": limit_test}
-    list_lines = {}
+    list_lines, written_labels = {}, {}
     for split, limit in limits.items():
         images, labels = load_split(source_dir, split)
         indices = balanced_subset(labels, limit)
         list_lines[split] = _convert_split(out_dir, split, images, labels, indices, progress)
+        written_labels[split] = labels[indices]  # in list order
 
     label_names = os.path.join(out_dir, "label_names.txt")
     _write_atomically(label_names, "".join(f"{i} {name}\n" for i, name in enumerate(CLASS_NAMES)).encode())
-    train_labels = np.array([int(line.rsplit(" ", 1)[1]) for line in list_lines["train"]])
-    holdout_train, holdout_val = holdout_split(train_labels)
+    holdout_train, holdout_val = holdout_split(written_labels["train"])
     list_lines["holdout_train"] = [list_lines["train"][i] for i in holdout_train]
     list_lines["holdout_val"] = [list_lines["train"][i] for i in holdout_val]
     list_paths = {}

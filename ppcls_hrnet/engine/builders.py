@@ -28,7 +28,7 @@ def set_device(cfg) -> str:
     return device
 
 
-def cpu_threads_per_process():
+def requested_cpu_threads():
     """OMP_NUM_THREADS when set, else None: Paddle's own default (1 thread).
 
     Two threads for one process measured 1.03x (EffHRNet_H2) and 0.91x
@@ -39,7 +39,7 @@ def cpu_threads_per_process():
 
 
 def set_cpu_threads():
-    threads = cpu_threads_per_process()
+    threads = requested_cpu_threads()
     if threads is not None:
         paddle.base.core.set_num_threads(threads)
         logger.info("CPU: %d math thread(s) in this process (OMP_NUM_THREADS)", threads)
