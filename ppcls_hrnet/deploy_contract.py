@@ -84,6 +84,17 @@ class DeployConfig:
                 f"{self.model_dir} takes {model_size} (CHW): re-export at that size instead")
         return replace(self, transform_ops=ops)
 
+    def legacy_program(self, consumer: str, error=None) -> Path:
+        """inference.pdmodel, for consumers that cannot read Paddle 3's PIR
+        inference.json (Paddle Serving's Paddle 2.6, Paddle Lite's opt)."""
+        legacy = self.model_file("legacy")
+        if legacy is None or not legacy.is_file():
+            raise (error or DeployConfigError)(
+                f"{self.model_dir} has no legacy program (inference.pdmodel): {consumer} reads only the legacy "
+                "format, not Paddle 3's PIR inference.json. Re-export with `ppcls-hrnet export -c CONFIG "
+                "--legacy`, then run this again")
+        return legacy
+
     def model_file(self, fmt: str) -> Optional[Path]:
         name = self.files.get(fmt)
         return self.model_dir / name if name else None

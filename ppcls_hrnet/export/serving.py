@@ -75,12 +75,7 @@ def serving_vars(model_dir) -> Tuple[List[ServingVar], List[ServingVar]]:
     from ..deploy_contract import read_deploy_config
 
     deploy = read_deploy_config(model_dir)
-    legacy = deploy.model_file("legacy")
-    if legacy is None or not legacy.is_file():
-        raise ServingConfError(
-            f"{deploy.model_dir} has no legacy program (inference.pdmodel): Paddle Serving (Paddle 2.6) "
-            "cannot read Paddle 3's PIR inference.json. Re-export with `ppcls-hrnet export -c CONFIG "
-            "--legacy` (or `--serving`), then write the serving configs again")
+    legacy = deploy.legacy_program("Paddle Serving (Paddle 2.6)", ServingConfError)
     feeds, fetches = _program_io(legacy)
     if [v.name for v in feeds] != [deploy.input_name]:
         raise ServingConfError(f"{legacy} feeds {[v.name for v in feeds]} but inference.yml's input is "

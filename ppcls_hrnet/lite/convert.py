@@ -46,13 +46,8 @@ def check_target(target: str) -> str:
 
 
 def _legacy_files(deploy):
-    legacy = deploy.model_file("legacy")
+    legacy = deploy.legacy_program("Paddle Lite's opt", LiteConversionError)  # PIR's json aborts it
     params = deploy.model_file("params")
-    if legacy is None or not legacy.is_file():
-        raise LiteConversionError(
-            f"{deploy.model_dir} has no legacy program (inference.pdmodel): Paddle Lite's opt reads only the "
-            "legacy format (Paddle 3's PIR inference.json aborts it). Re-export with `ppcls-hrnet export -c "
-            "CONFIG --legacy`, then convert again")
     if params is None or not params.is_file():
         raise LiteConversionError(f"{deploy.model_dir} has no parameters file ({params}); re-export the model")
     return legacy, params
