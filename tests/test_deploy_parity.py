@@ -2,7 +2,7 @@
 
 Each model is exported once per module (PIR json, legacy pdmodel, ONNX from
 the json) and every backend runs batch 4 and batch 1 through the same files.
-Those tests take ~2.5 minutes and are marked slow; export mechanics and error
+Those tests take ~4 minutes and are marked slow; export mechanics and error
 handling use a tiny net and run in the default suite.
 """
 import dataclasses
@@ -21,7 +21,8 @@ from ppcls_hrnet.models import create_model
 from ppcls_hrnet.predictors import (InputShapeError, ModelLoadError, OnnxRuntimeEngine,
                                     OpenVINOEngine, PaddleInferenceEngine)
 
-MODELS = ["HRNet_W18_C", "SE_HRNet_W18_C", "HRNet_W18_small_v1"]
+# the real-time family too: every member must deploy everywhere the zoo does
+MODELS = ["HRNet_W18_C", "SE_HRNet_W18_C", "HRNet_W18_small_v1", "EffHRNet_H1", "EffHRNet_H2", "EffHRNet_H3", "EffHRNet_H4"]
 INPUT_SHAPE = (None, 3, 224, 224)
 RTOL = 1e-4  # of max |logits|
 
