@@ -128,7 +128,7 @@ def quantize_model(model_dir, calib_list, calib_root=None, *, num_calib: int = 3
     save_file = deploy.model_dir / save_name
     with tempfile.TemporaryDirectory(prefix="ppcls_hrnet_quant.") as work:
         prepared = _prepare_model(fp32_file, Path(work), quantization)
-        exclude = sorted(set(_head_nodes(prepared)) | set(_stem_nodes(prepared)) | set(nodes_to_exclude))
+        exclude = sorted(set(_float_nodes(prepared)) | set(nodes_to_exclude))
         fd, tmp = tempfile.mkstemp(prefix=f".{save_name}.", suffix=".tmp", dir=deploy.model_dir)
         os.close(fd)
         try:
@@ -283,13 +283,18 @@ def _prepare_model(fp32_file: Path, work: Path, quantization) -> Path:
     return prepared
 
 
-def _head_nodes(onnx_file: Path) -> List[str]:
-    """Names of the classifier-head nodes: from the graph outputs back to the
-    last MatMul/Gemm/Conv on each path, plus the pooling/flatten ops feeding it
-    (so the pooled features reach the classifier unquantized)."""
+def _float_nodes(onnx_file: Path) -> List[str]:
+    """Nodes kept fp32 (the module docstring says why): the classifier head and the stem."""
     import onnx
 
     graph = onnx.load(str(onnx_file), load_external_data=False).graph
+    return _head_nodes(graph) + _stem_nodes(graph)
+
+
+def _head_nodes(graph) -> List[str]:
+    """Names of the classifier-head nodes: from the graph outputs back to the
+    last MatMul/Gemm/Conv on each path, plus the pooling/flatten ops feeding it
+    (so the pooled features reach the classifier unquantized)."""
     producer = {out: node for node in graph.node for out in node.output}
     head = set()
     pending = [(o.name, False) for o in graph.output]  # (tensor, past the classifier)
@@ -308,11 +313,8 @@ def _head_nodes(onnx_file: Path) -> List[str]:
     return sorted(head)
 
 
-def _stem_nodes(onnx_file: Path) -> List[str]:
+def _stem_nodes(graph) -> List[str]:
     """The first convolution fed by the graph input (the stem's, on the image)."""
-    import onnx
-
-    graph = onnx.load(str(onnx_file), load_external_data=False).graph
     inputs = {i.name for i in graph.input}
     for node in graph.node:  # topologically sorted: the first Conv is the stem's
         if node.op_type == "Conv":
