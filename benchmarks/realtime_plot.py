@@ -1,19 +1,15 @@
 """docs/realtime.png: Fashion-MNIST test top-1 against batch-1 CPU latency, one point per model and precision.
 
-    python benchmarks/realtime_plot.py docs/results/realtime.json docs/realtime.png
+    python benchmarks/realtime_plot.py docs/results/realtime_accuracy.json \
+        docs/results/realtime_latency.json docs/realtime.png
 
-The JSON is written by hand from two measured sources, both committed:
-``ppcls-hrnet benchmark --json`` (latency, OpenVINO fp32 and int8, batch 1, at
-the size the accuracy was measured at) and each model's training metrics log
-(final test top-1; int8 top-1 from ``ppcls-hrnet quantize``'s report). Layout:
-
-    {"title": "...", "image_size": 32,
-     "models": [{"name": "EffHRNet_H3", "gmacs_224": 0.49,
-                 "fp32": {"latency_ms": 1.2, "top1": 0.93},
-                 "int8": {"latency_ms": 0.8, "top1": 0.929}}, ...]}
-
-A model without a top-1 yet is left out of the plot (and listed on stderr),
-never drawn at a made-up value.
+It joins two measured files, both committed: the accuracy file of
+benchmarks/realtime_accuracy.py (OpenVINO fp32 and int8 top-1 on the 10,000
+test images, per model) and the latency file of ``ppcls-hrnet benchmark
+--json`` (engines openvino-fp32 and openvino-int8, batch 1). Latency is taken
+at the size the accuracy was measured at (--image_size, default 32: the
+recipe's input). A model or precision missing from either file is left out of
+the plot and listed on stderr, never drawn at a made-up value.
 """
 from __future__ import annotations
 
@@ -21,6 +17,27 @@ import argparse
 import json
 import sys
 from pathlib import Path
+
+
+ENGINES = {"fp32": ("openvino-fp32", "openvino_fp32_top1"), "int8": ("openvino-int8", "openvino_int8_top1")}
+
+
+def join(accuracy: dict, latency: dict, image_size: int) -> dict:
+    """The plot's data: per model, latency (median ms) and top-1 for fp32 and int8."""
+    medians = {(r["model"], r["engine"]): r["median_ms"] for r in latency.get("rows", [])
+               if r.get("image_size") == image_size and r.get("batch") == 1}
+    gmacs = {m["model"]: m.get("gmacs") for m in latency.get("models", []) if m.get("image_size") == image_size}
+    models = []
+    for entry in accuracy.get("models", []):
+        name = entry["model"]
+        models.append({"name": name, "gmacs": gmacs.get(name), **{
+            precision: {"latency_ms": medians.get((name, engine)), "top1": entry.get(key)}
+            for precision, (engine, key) in ENGINES.items()}})
+    cpu = (latency.get("environment") or {}).get("cpu", "CPU")
+    epochs = accuracy.get("epochs")
+    schedule = f", {epochs} epochs" if epochs else ""
+    return {"title": f"Fashion-MNIST test top-1 ({image_size} px{schedule}) vs batch-1 latency",
+            "image_size": image_size, "cpu": cpu, "models": models}
 
 
 def load_points(data: dict):
@@ -71,10 +88,13 @@ def plot(data: dict, out: Path) -> None:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("data", type=Path)
+    p.add_argument("accuracy", type=Path, help="benchmarks/realtime_accuracy.py's JSON")
+    p.add_argument("latency", type=Path, help="ppcls-hrnet benchmark --json output")
     p.add_argument("out", type=Path)
+    p.add_argument("--image_size", type=int, default=32, help="latency rows at this size (default 32)")
     args = p.parse_args(argv)
-    plot(json.loads(args.data.read_text()), args.out)
+    data = join(json.loads(args.accuracy.read_text()), json.loads(args.latency.read_text()), args.image_size)
+    plot(data, args.out)
     return 0
 
 
