@@ -67,6 +67,14 @@ def imagenet_weights(tmp_path_factory):
     return path
 
 
+@pytest.fixture(scope="module")
+def imagenet_export(imagenet_weights, tmp_path_factory):
+    """One export of those weights, shared read-only (a test that edits it copies it first)."""
+    from ppcls_hrnet.export.from_weights import export_from_weights
+
+    return export_from_weights("HRNet_W18_C", str(imagenet_weights), cache_dir=str(tmp_path_factory.mktemp("cache")))
+
+
 def run(args, env=None, timeout=600):
     full_env = {**os.environ, **(env or {})}
     return subprocess.run(args, capture_output=True, text=True, timeout=timeout, env=full_env)
@@ -108,11 +116,9 @@ def test_paddleclas_model_name_prints_paddleclas_line_with_imagenet_names(imagen
     assert api["class_ids"] == line["ids"] and api["label_names"] == line["names"]
 
 
-def test_paddleclas_whl_flags_on_an_exported_model(imagenet_weights, tmp_path):
+def test_paddleclas_whl_flags_on_an_exported_model(imagenet_export, tmp_path):
     """Every flag of PaddleClas's whl command (CPU values), through the installed script."""
-    from ppcls_hrnet.export.from_weights import export_from_weights
-
-    model_dir = export_from_weights("HRNet_W18_C", str(imagenet_weights), cache_dir=str(tmp_path / "cache"))
+    model_dir = imagenet_export
     images = tmp_path / "images"
     images.mkdir()
     for seed in range(3):
@@ -178,13 +184,12 @@ def test_paddleclas_hands_other_models_to_paddleclas(tmp_path):
     assert "HRNet_W30_C" in ours.stderr and "Traceback" not in ours.stderr
 
 
-def test_old_export_without_names_gets_imagenet_names(imagenet_weights, tmp_path):
+def test_old_export_without_names_gets_imagenet_names(imagenet_export, tmp_path):
     """A 1000-class inference.yml written before names were bundled (label_list
     null) still prints names; a 10-class model prints none."""
-    from ppcls_hrnet.export.from_weights import export_from_weights
     from ppcls_hrnet.predictors.classifier import ClassificationPredictor
 
-    model_dir = export_from_weights("HRNet_W18_C", str(imagenet_weights), cache_dir=str(tmp_path / "cache"))
+    model_dir = Path(shutil.copytree(imagenet_export, tmp_path / "old_export"))
     contract = yaml.safe_load((model_dir / "inference.yml").read_text())
     contract["PostProcess"]["label_list"] = None
     (model_dir / "inference.yml").write_text(yaml.safe_dump(contract))
