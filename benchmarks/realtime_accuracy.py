@@ -4,9 +4,10 @@
         --json docs/results/realtime_accuracy.json
 
 For each model: train from scratch with the 95 % recipe's config
-(configs/quick_start/fashion_mnist_95.yaml: 32 px, same data pipeline,
-optimiser and seed), only ``Arch.name`` and ``Global.epochs`` changed, on
-two data-parallel ranks; export the best epoch; quantize it with
+(configs/quick_start/fashion_mnist_95.yaml: same data pipeline, optimiser
+and seed), only ``Arch.name``, ``Global.epochs`` and the input size
+(``--size``, default 32: the recipe's 64 px would take this run past a
+session) changed, on two data-parallel ranks; export the best epoch; quantize it with
 ``ppcls-hrnet quantize``'s defaults (300 class-balanced calibration images
 from the *training* list); and measure top-1 on the 10,000 test images with
 OpenVINO fp32 and OpenVINO int8 (the engines of docs/realtime.png).
@@ -55,6 +56,16 @@ def data_overrides(data: Path) -> list:
             f"DataLoader.Eval.dataset.cls_label_path={data / 'test_list.txt'}"]
 
 
+def size_overrides(size: int) -> list:
+    """The recipe's resize / pad / crop chain at ``size`` px (the pad stays 1/8 of the side)."""
+    return [f"Global.image_shape=[3,{size},{size}]",
+            f"DataLoader.Train.dataset.transform_ops.1.ResizeImage.size={size}",
+            f"DataLoader.Train.dataset.transform_ops.2.Pad.padding={size // 8}",
+            f"DataLoader.Train.dataset.transform_ops.3.RandomCropImage.size={size}",
+            f"DataLoader.Eval.dataset.transform_ops.1.ResizeImage.size={size}",
+            f"Infer.transforms.1.ResizeImage.size={size}"]
+
+
 def run(cmd: list, log: Path, env: dict) -> None:
     with open(log, "a") as out:
         done = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=REPO)
@@ -70,7 +81,7 @@ def train(model: str, args, out: Path, env: dict) -> list:
         print(f"{model}: trained already ({metrics})", file=sys.stderr, flush=True)
         return records
     options = [f"Arch.name={model}", f"Global.epochs={args.epochs}", f"Global.output_dir={out}",
-               f"Global.metrics_log={metrics}"] + data_overrides(args.data)
+               f"Global.metrics_log={metrics}"] + data_overrides(args.data) + size_overrides(args.size)
     latest = out / model / "latest.pdparams"
     if latest.exists():  # an earlier run stopped mid-training
         options.append(f"Global.checkpoints={latest.with_suffix('')}")
@@ -94,6 +105,7 @@ def export_and_measure(model: str, args, out: Path, env: dict) -> dict:
         cmd = [sys.executable, "-m", "ppcls_hrnet.cli", "export", "-c", str(args.config),
                "-o", f"Arch.name={model}", "-o", f"Global.pretrained_model={out / model / 'best_model'}",
                "-o", f"Global.save_inference_dir={model_dir}"]
+        cmd += [x for o in size_overrides(args.size) for x in ("-o", o)]
         run(cmd, out / "export.log", env)
     quantize_model(model_dir, args.data / "train_list.txt", args.data, progress=False)
     report = compare_top1(model_dir, args.data / "test_list.txt", args.data,
@@ -119,6 +131,7 @@ def main(argv=None) -> int:
                    help="Fashion-MNIST folder (ppcls-hrnet data fashion-mnist)")
     p.add_argument("--models", nargs="+", default=MODELS)
     p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--size", type=int, default=32, help="input side in px (a multiple of 32)")
     p.add_argument("--nproc", type=int, default=2, help="data-parallel ranks (one per core)")
     p.add_argument("--config", type=Path, default=RECIPE)
     p.add_argument("--work_dir", type=Path, default=Path("output/realtime_accuracy"))
@@ -132,14 +145,15 @@ def main(argv=None) -> int:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
     result = {"command": "python benchmarks/realtime_accuracy.py " + " ".join(argv if argv is not None else sys.argv[1:]),
               "schedule": f"{args.config.relative_to(REPO) if args.config.is_relative_to(REPO) else args.config} "
-                          f"with Arch.name=<model> Global.epochs={args.epochs}, {args.nproc} ranks",
-              "epochs": args.epochs, "environment": environment(),
+                          f"with Arch.name=<model> Global.epochs={args.epochs}, {args.size} px, {args.nproc} ranks",
+              "epochs": args.epochs, "size": args.size, "environment": environment(),
               "models": []}
     done = {}
     if args.json.exists():  # keep what an interrupted run measured, if it used the same schedule
         earlier = json.loads(args.json.read_text())
-        if earlier.get("epochs") != args.epochs:
-            p.error(f"{args.json} holds a {earlier.get('epochs')}-epoch run, not {args.epochs}: "
+        if (earlier.get("epochs"), earlier.get("size")) != (args.epochs, args.size):
+            p.error(f"{args.json} holds a {earlier.get('epochs')}-epoch run at {earlier.get('size')} px, "
+                    f"not {args.epochs} epochs at {args.size} px: "
                     "choose another --json or remove it")
         done = {m["model"]: m for m in earlier.get("models", [])}
     for model in args.models:
