@@ -7,8 +7,8 @@ It joins two measured files, both committed: the accuracy file of
 benchmarks/realtime_accuracy.py (OpenVINO fp32 and int8 top-1 on the 10,000
 test images, per model) and the latency file of ``ppcls-hrnet benchmark
 --json`` (engines openvino-fp32 and openvino-int8, batch 1). Latency is taken
-at the size the accuracy was measured at (--image_size, default 32: the
-recipe's input). A model or precision missing from either file is left out of
+at the size the accuracy was measured at (the accuracy file's ``size``;
+--image_size overrides it). A model or precision missing from either file is left out of
 the plot and listed on stderr, never drawn at a made-up value.
 """
 from __future__ import annotations
@@ -91,9 +91,12 @@ def main(argv=None) -> int:
     p.add_argument("accuracy", type=Path, help="benchmarks/realtime_accuracy.py's JSON")
     p.add_argument("latency", type=Path, help="ppcls-hrnet benchmark --json output")
     p.add_argument("out", type=Path)
-    p.add_argument("--image_size", type=int, default=32, help="latency rows at this size (default 32)")
+    p.add_argument("--image_size", type=int, default=None,
+                   help="latency rows at this size (default: the accuracy file's size, else 32)")
     args = p.parse_args(argv)
-    data = join(json.loads(args.accuracy.read_text()), json.loads(args.latency.read_text()), args.image_size)
+    accuracy = json.loads(args.accuracy.read_text())
+    image_size = args.image_size or accuracy.get("size") or 32
+    data = join(accuracy, json.loads(args.latency.read_text()), image_size)
     plot(data, args.out)
     return 0
 

@@ -46,6 +46,9 @@ def test_joins_accuracy_and_latency_and_names_what_is_missing(tmp_path):
     # the same files at 224 px: only H2 has latencies there
     done, _ = run(tmp_path, accuracy, latency, "--image_size", "224")
     assert done.returncode == 0 and "(2 points)" in done.stdout
+    # an accuracy file measured at 224 px picks the 224 px latencies by itself
+    done, _ = run(tmp_path, dict(accuracy, size=224), latency)
+    assert done.returncode == 0 and "(2 points)" in done.stdout
 
 
 def test_nothing_measured_is_an_error_not_an_empty_picture(tmp_path):
