@@ -13,6 +13,7 @@ from conftest import QUICK_START, fashion_overrides, make_fashion_subset
 from ppcls_hrnet.config import load_config
 from ppcls_hrnet.engine import checkpoint as ckpt_module
 from ppcls_hrnet.engine.checkpoint import CheckpointError, load_checkpoint
+from ppcls_hrnet.engine.evaluator import run_eval
 from ppcls_hrnet.engine.trainer import Trainer
 from ppcls_hrnet.errors import ConfigError
 
@@ -174,11 +175,17 @@ def test_two_process_data_parallel_training(tiny_data, tmp_path):
     log_dir = tmp_path / "launch_logs"
     cmd = [sys.executable, "-m", "paddle.distributed.launch", "--nproc_per_node", "2",
            "--log_dir", str(log_dir), str(ROOT / "tools/train.py"), "-c", str(QUICK_START)]
+    # an odd eval list: DistributedBatchSampler would pad it to 40 by repeating an image
+    eval_list = tmp_path / "eval_list.txt"
+    eval_list.write_text("".join((tiny_data / "test_list.txt").read_text().splitlines(keepends=True)[:39]))
     for o in fashion_overrides(tiny_data) + [f"Global.output_dir={out}", "Global.epochs=1",
-                                          "DataLoader.Train.sampler.batch_size=16", "Global.seed=3"]:
+                                          "DataLoader.Train.sampler.batch_size=16", "Global.seed=3",
+                                          f"DataLoader.Eval.dataset.cls_label_path={eval_list}",
+                                          "DataLoader.Eval.sampler.batch_size=8"]:
         cmd += ["-o", o]
     proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=900)
-    logs = "\n".join(p.read_text(errors="replace") for p in sorted(log_dir.glob("workerlog.*")))
+    worker_logs = [p.read_text(errors="replace") for p in sorted(log_dir.glob("workerlog.*"))]
+    logs = "\n".join(worker_logs)
     assert proc.returncode == 0, proc.stderr[-3000:] + logs[-3000:]
     records = metrics(out)
     (ranks,) = [r for r in records if r["phase"] == "ranks"]
@@ -186,6 +193,20 @@ def test_two_process_data_parallel_training(tiny_data, tmp_path):
     # each rank trained on its own half: 96 images / 2 ranks / batch 16 = 3 iterations
     assert "[Iter: 3/3]" in logs
     assert (out / "HRNet_W18_small_v1/latest.pdparams").exists()
+    # both ranks evaluated their share (rank 0 alone kept rank 1 waiting in a gloo
+    # collective, which times out after ~30 s), every image once
+    assert "rank 0 of 2 read 20 of the 39 images" in worker_logs[0]
+    assert "rank 1 of 2 read 19 of the 39 images" in worker_logs[1]
+    (evaluated,) = [r for r in records if r["phase"] == "eval"]
+    assert evaluated["samples"] == 39
+    # ... and the summed result is the single-process eval of the saved weights
+    single = load_config(QUICK_START, fashion_overrides(tiny_data) + [
+        f"DataLoader.Eval.dataset.cls_label_path={eval_list}",
+        f"Global.pretrained_model={out}/HRNet_W18_small_v1/latest"])
+    alone = run_eval(single)
+    assert alone["samples"] == 39
+    assert alone["top1"] == pytest.approx(evaluated["top1"], abs=1e-9)
+    assert alone["loss"] == pytest.approx(evaluated["loss"], rel=1e-4)
 
 
 def test_lr_schedules_step_per_update():

@@ -73,6 +73,34 @@ def seed_worker_globals(batch_sampler, worker_id):
     random.seed(int(entropy.generate_state(1)[0]))
 
 
+class EvalShard:
+    """One rank's share of an eval dataset: every `world_size`-th sample from
+    `rank` on, without padding. DistributedBatchSampler pads the shards to equal
+    length by repeating samples, which would count those samples twice."""
+
+    def __init__(self, dataset, rank, world_size):
+        if len(dataset) < world_size:
+            raise ConfigError(f"{len(dataset)} eval images cannot be shared by {world_size} ranks: "
+                              "evaluate with fewer ranks or a larger eval list")
+        self.dataset = dataset
+        self.indices = range(rank, len(dataset), world_size)
+
+    def __len__(self):
+        return len(self.indices)
+
+    def __getitem__(self, key):
+        index, seed = key if isinstance(key, tuple) else (key, None)
+        return self.dataset[(self.indices[index], seed)]
+
+    def describe(self, index):
+        return self.dataset.describe(self.indices[index])
+
+    def __getattr__(self, name):  # the dataset's other attributes (entries, skip counts, ...)
+        if name in ("dataset", "indices"):  # not set yet (unpickling): no recursion
+            raise AttributeError(name)
+        return getattr(self.dataset, name)
+
+
 class SampleFailure:
     """Returned by `ReportingDataset` instead of raising: why a sample could not be loaded."""
 
@@ -280,10 +308,12 @@ def _install_worker_death_handler():
 
 
 def build_dataloader(dataset, batch_size, shuffle=False, drop_last=False, num_workers=0, seed=0,
-                     distributed=False, use_shared_memory=True, skip_bad_setting=None):
+                     distributed=False, use_shared_memory=True, skip_bad_setting=None, pad_shards=True):
     """-> EpochDataLoader. `distributed=True` shards by the rank and world size of
     `paddle.distributed.launch` (one process: the whole dataset); False always
-    reads the whole dataset in this process. `seed=None`: not reproducible.
+    reads the whole dataset in this process. `pad_shards=False` (evaluation)
+    shards without DistributedBatchSampler's padding, so every sample is read
+    exactly once over all ranks. `seed=None`: not reproducible.
     A sample that fails raises DataError from the iteration (its message names
     `skip_bad_setting`, the config switch that would skip it)."""
     import paddle.io
@@ -297,6 +327,11 @@ def build_dataloader(dataset, batch_size, shuffle=False, drop_last=False, num_wo
     if num_workers > 0:
         _install_worker_death_handler()
     shard = {} if distributed else {"num_replicas": 1, "rank": 0}
+    if distributed and not pad_shards:
+        import paddle.distributed as dist
+
+        dataset = EvalShard(dataset, dist.get_rank(), dist.get_world_size())
+        shard = {"num_replicas": 1, "rank": 0}
     sampler = paddle.io.DistributedBatchSampler(
         dataset, batch_size=batch_size, shuffle=bool(shuffle), drop_last=bool(drop_last), **shard)
     batch_sampler = SeededBatchSampler(sampler, seed)

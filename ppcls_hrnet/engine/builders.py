@@ -73,7 +73,7 @@ def build_dataset(cfg, split: str) -> ImageNetDataset:
     )
 
 
-def build_loader(cfg, split: str, distributed: bool):
+def build_loader(cfg, split: str, distributed: bool, pad_shards: bool = True):
     section = cfg.DataLoader[split]
     sampler, loader = section.sampler, section.get("loader") or {}
     data_loader = build_dataloader(
@@ -81,7 +81,7 @@ def build_loader(cfg, split: str, distributed: bool):
         shuffle=bool(sampler.get("shuffle")), drop_last=bool(sampler.get("drop_last")),
         num_workers=int(loader.get("num_workers") or 0), seed=int(cfg.Global.get("seed") or 0),
         distributed=distributed, use_shared_memory=bool(loader.get("use_shared_memory", True)),
-        skip_bad_setting=f"DataLoader.{split}.dataset.skip_bad",
+        skip_bad_setting=f"DataLoader.{split}.dataset.skip_bad", pad_shards=pad_shards,
     )
     check_has_batches(data_loader, split)
     return data_loader

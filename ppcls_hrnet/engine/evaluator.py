@@ -16,7 +16,12 @@ from .metrics import TopkAcc, build_topk_acc
 
 @paddle.no_grad()
 def evaluate(model, loader, loss_fn: CombinedLoss, metric: TopkAcc, progress: bool = True,
-             desc: str = "eval") -> Dict[str, float]:
+             desc: str = "eval", over_ranks: bool = False) -> Dict[str, float]:
+    """over_ranks: each rank of a data-parallel job holds its shard of the eval set
+    (build_loader(..., pad_shards=False)) and the sums are added over the ranks,
+    so every rank returns the whole set's result. (Evaluating on rank 0 alone
+    left the other ranks waiting in a gloo collective, whose fixed ~30 s timeout
+    killed the job when an eval took longer.)"""
     was_training = model.training
     model.eval()
     metric.reset()
@@ -32,6 +37,8 @@ def evaluate(model, loader, loss_fn: CombinedLoss, metric: TopkAcc, progress: bo
             seen += n
     finally:
         model.train(was_training)
+    if over_ranks:
+        loss_sums, seen = _sum_over_ranks(loss_fn, metric, loss_sums, seen)
     if seen == 0:
         raise DataError("evaluation saw no image: every image was skipped as bad (see the warnings above); "
                         "fix the images or the eval list")
@@ -39,6 +46,24 @@ def evaluate(model, loader, loss_fn: CombinedLoss, metric: TopkAcc, progress: bo
     result.update(metric.result())
     result["samples"] = seen
     return result
+
+
+def _sum_over_ranks(loss_fn: CombinedLoss, metric: TopkAcc, loss_sums: Dict[str, float], seen: int):
+    """All-reduce the loss sums, the metric's counts and the image count (in place
+    for the metric); a rank whose images were all skipped still takes part."""
+    import paddle.distributed as dist
+
+    names = [name for name, _, _ in loss_fn.terms] + ["loss"]
+    values = [loss_sums.get(name, 0.0) for name in names] + [metric.correct[k] for k in metric.topk]
+    values += [metric.count, seen]
+    total = paddle.to_tensor(values, dtype="float64")
+    dist.all_reduce(total)
+    total = total.numpy().tolist()
+    sums = {name: total[i] for i, name in enumerate(names) if name in loss_sums or total[i]}
+    counts = total[len(names):]
+    metric.correct = {k: int(round(c)) for k, c in zip(metric.topk, counts)}
+    metric.count = int(round(counts[-2]))
+    return sums, int(round(counts[-1]))
 
 
 def run_eval(cfg) -> Dict[str, float]:

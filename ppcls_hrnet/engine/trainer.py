@@ -58,8 +58,8 @@ class Trainer:
         self.model = build_model(cfg)
         self.train_loader = build_loader(cfg, "Train", distributed=self.world_size > 1)
         self.eval_loader = None
-        if g.eval_during_train and cfg.DataLoader.get("Eval") and self.is_main:
-            self.eval_loader = build_loader(cfg, "Eval", distributed=False)
+        if g.eval_during_train and cfg.DataLoader.get("Eval"):  # every rank evaluates its shard
+            self.eval_loader = build_loader(cfg, "Eval", distributed=self.world_size > 1, pad_shards=False)
         self.train_loss = CombinedLoss(cfg.Loss.Train)
         self.eval_loss = CombinedLoss(cfg.Loss.Eval)
         self.train_metric = build_topk_acc(cfg, "Train")
@@ -232,10 +232,13 @@ class Trainer:
             model.set_state_dict(self.ema.state_dict())
         try:
             stats = evaluate(model, self.eval_loader, self.eval_loss, self.eval_metric,
-                             desc=f"eval epoch {epoch}")
+                             desc=f"eval epoch {epoch}", progress=self.is_main, over_ranks=self.world_size > 1)
         finally:
             if backup is not None:
                 model.set_state_dict(backup)
+        if self.world_size > 1:
+            logger.info("eval epoch %d: rank %d of %d read %d of the %d images", epoch, self.rank,
+                        self.world_size, len(self.eval_loader.dataset), stats["samples"])
         self._log("eval", epoch, stats)
         return stats
 
