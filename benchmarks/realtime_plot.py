@@ -52,6 +52,15 @@ def load_points(data: dict):
     return points, missing
 
 
+def pareto_front(points):
+    """The points no faster point beats on top-1, by rising latency."""
+    front = []
+    for point in sorted(points, key=lambda p: (p[2], -p[3])):
+        if not front or point[3] > front[-1][3]:
+            front.append(point)
+    return front
+
+
 def plot(data: dict, out: Path) -> None:
     import matplotlib
 
@@ -69,8 +78,11 @@ def plot(data: dict, out: Path) -> None:
         chosen = sorted((p for p in points if p[1] == precision), key=lambda p: p[2])
         if not chosen:
             continue
-        ax.plot([p[2] for p in chosen], [100 * p[3] for p in chosen], linestyle=":", alpha=0.6,
-                label=f"OpenVINO {precision}", **style[precision])
+        ax.scatter([p[2] for p in chosen], [100 * p[3] for p in chosen], alpha=0.8,
+                   label=f"OpenVINO {precision}", **style[precision])
+        front = pareto_front(chosen)  # the pick for a latency budget: nothing faster is as accurate
+        ax.plot([p[2] for p in front], [100 * p[3] for p in front], linestyle="--", alpha=0.5,
+                color=style[precision]["color"], label=f"best top-1 within a budget ({precision})")
         for name, _, latency, top1 in chosen:
             ax.annotate(name.replace("HRNet_W18_", "").replace("EffHRNet_", ""), (latency, 100 * top1),
                         textcoords="offset points", xytext=(4, 4), fontsize=8)
@@ -80,7 +92,7 @@ def plot(data: dict, out: Path) -> None:
     ax.set_ylabel("Fashion-MNIST test top-1, %")
     ax.set_title(data.get("title", "Accuracy vs latency"))
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(loc="lower right")
+    ax.legend(loc="best", fontsize=8)
     fig.tight_layout()
     fig.savefig(out)
     print(f"wrote {out} ({len(points)} points)")
