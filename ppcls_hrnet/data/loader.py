@@ -326,12 +326,11 @@ def build_dataloader(dataset, batch_size, shuffle=False, drop_last=False, num_wo
         raise ConfigError(f"num_workers must be a non-negative integer, got {num_workers!r}")
     if num_workers > 0:
         _install_worker_death_handler()
-    shard = {} if distributed else {"num_replicas": 1, "rank": 0}
-    if distributed and not pad_shards:
+    if distributed and not pad_shards:  # this rank's share, read whole
         import paddle.distributed as dist
 
-        dataset = EvalShard(dataset, dist.get_rank(), dist.get_world_size())
-        shard = {"num_replicas": 1, "rank": 0}
+        dataset, distributed = EvalShard(dataset, dist.get_rank(), dist.get_world_size()), False
+    shard = {} if distributed else {"num_replicas": 1, "rank": 0}
     sampler = paddle.io.DistributedBatchSampler(
         dataset, batch_size=batch_size, shuffle=bool(shuffle), drop_last=bool(drop_last), **shard)
     batch_sampler = SeededBatchSampler(sampler, seed)

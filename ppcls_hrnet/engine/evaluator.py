@@ -49,21 +49,20 @@ def evaluate(model, loader, loss_fn: CombinedLoss, metric: TopkAcc, progress: bo
 
 
 def _sum_over_ranks(loss_fn: CombinedLoss, metric: TopkAcc, loss_sums: Dict[str, float], seen: int):
-    """All-reduce the loss sums, the metric's counts and the image count (in place
-    for the metric); a rank whose images were all skipped still takes part."""
+    """All-reduce the loss sums, the metric's hit counts and the image count (the
+    metric is replaced by the total); a rank whose images were all skipped still
+    takes part."""
     import paddle.distributed as dist
 
     names = [name for name, _, _ in loss_fn.terms] + ["loss"]
-    values = [loss_sums.get(name, 0.0) for name in names] + [metric.correct[k] for k in metric.topk]
-    values += [metric.count, seen]
+    values = [loss_sums.get(name, 0.0) for name in names] + [metric.correct[k] for k in metric.topk] + [seen]
     total = paddle.to_tensor(values, dtype="float64")
     dist.all_reduce(total)
     total = total.numpy().tolist()
-    sums = {name: total[i] for i, name in enumerate(names) if name in loss_sums or total[i]}
-    counts = total[len(names):]
-    metric.correct = {k: int(round(c)) for k, c in zip(metric.topk, counts)}
-    metric.count = int(round(counts[-2]))
-    return sums, int(round(counts[-1]))
+    hits, seen = total[len(names):-1], int(round(total[-1]))
+    metric.reset()  # metric.count counted the same images as `seen`
+    metric.merge({k: int(round(h)) for k, h in zip(metric.topk, hits)}, seen)
+    return dict(zip(names, total)), seen
 
 
 def run_eval(cfg) -> Dict[str, float]:
