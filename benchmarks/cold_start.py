@@ -102,7 +102,7 @@ def main(argv=None) -> int:
     median = {k: statistics.median(v) for k, v in times.items()}
     ratio = statistics.median(ratios)
 
-    from ppcls_hrnet.benchmark import environment
+    from ppcls_hrnet.evaluation.benchmark import environment
 
     env_info = environment()
     print()

@@ -65,15 +65,14 @@ def make_images(folder: Path, count: int, kind: str) -> list:
 
 def export_model(model_name: str, image_size: int, resize_short: int, out: Path) -> Path:
     """The model with random weights, legacy .pdmodel (what OpenVINO reads) + inference.yml."""
-    from ppcls_hrnet.deploy_contract import deploy_config_content, imagenet_transform_ops, write_deploy_config
-    from ppcls_hrnet.export import export_inference_model
+    from ppcls_hrnet.runtime.contract import deploy_config_content, imagenet_transform_ops
+    from ppcls_hrnet.export import export_deployable
     from ppcls_hrnet.models import create_model
 
     files = {"legacy": "inference.pdmodel", "params": "inference.pdiparams"}
     deploy = deploy_config_content(model_name, 1000, files, (3, image_size, image_size),
                                    imagenet_transform_ops(resize_short, image_size), softmax=True)
-    export_inference_model(create_model(model_name, class_num=1000), out, (3, image_size, image_size), legacy=True,
-                           extra_writers=[lambda staging: write_deploy_config(staging, deploy)])
+    export_deployable(create_model(model_name, class_num=1000), out, deploy)
     return out
 
 
@@ -95,8 +94,8 @@ def run_cpp(binary: Path, model_dir: Path, images: list, warmup: int, threads: i
 
 
 def run_python(predictor, images: list, warmup: int) -> dict:
-    from ppcls_hrnet.predictors.classifier import StageTimes
-    from ppcls_hrnet.predictors.results import format_result
+    from ppcls_hrnet.runtime.predictor import StageTimes
+    from ppcls_hrnet.runtime.results import format_result
 
     sink = io.StringIO()
     for result in predictor.predict(images[:warmup]):
@@ -204,8 +203,8 @@ def main(argv=None) -> int:
                    check=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
     images = make_images(work / "images", args.warmup + args.num_images, args.images)
 
-    from ppcls_hrnet.predictors.backends import RuntimeOptions
-    from ppcls_hrnet.predictors.classifier import ClassificationPredictor
+    from ppcls_hrnet.runtime.options import RuntimeOptions
+    from ppcls_hrnet.runtime.predictor import ClassificationPredictor
 
     predictor = ClassificationPredictor(model_dir, RuntimeOptions(backend="openvino", cpu_threads=args.cpu_threads),
                                         batch_size=args.batch_size)

@@ -141,7 +141,7 @@ def main(argv=None) -> int:
         if not (args.data / name).exists():
             p.error(f"{args.data / name} not found: run `ppcls-hrnet data fashion-mnist {args.data}` first")
     args.data = args.data.resolve()
-    from ppcls_hrnet.benchmark import environment
+    from ppcls_hrnet.evaluation.benchmark import environment
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
     result = {"command": "python benchmarks/realtime_accuracy.py " + " ".join(argv if argv is not None else sys.argv[1:]),
               "schedule": f"{args.config.relative_to(REPO) if args.config.is_relative_to(REPO) else args.config} "

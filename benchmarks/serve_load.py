@@ -72,7 +72,7 @@ class Run:
 
 def prepare_images(args, work: Path) -> List[Path]:
     if args.images:
-        from ppcls_hrnet.data.images import list_images
+        from ppcls_hrnet.preprocess.images import list_images
 
         return [Path(p) for p in list_images(args.images)][:args.num_images]
     from ppcls_hrnet.data import convert_fashion_mnist
@@ -196,7 +196,7 @@ def merge(total: Optional[Run], part: Run) -> Run:
 
 
 def expected_labels(model_dir: Path, images: List[bytes]) -> List[str]:
-    from ppcls_hrnet.predictors.api import create_predictor
+    from ppcls_hrnet.api import create_predictor
 
     predictor = create_predictor(inference_model_dir=str(model_dir))
     labels = []
@@ -307,7 +307,7 @@ def main(argv=None) -> int:
     servers = []
     predictor = None
     if not args.no_inprocess:
-        from ppcls_hrnet.predictors.api import create_predictor
+        from ppcls_hrnet.api import create_predictor
 
         predictor = create_predictor(inference_model_dir=str(model_dir), cpu_num_threads=cores)
         name = f"in-process predictor ({predictor.backend}, {cores} threads, 1 caller)"
@@ -346,7 +346,7 @@ def main(argv=None) -> int:
     paddle = next((r for r in runs if r.name.startswith("Paddle Serving")), None)
     ours = [r for r in runs if r.name.startswith("ppcls-hrnet")]
 
-    from ppcls_hrnet.benchmark import environment
+    from ppcls_hrnet.evaluation.benchmark import environment
 
     env = environment()
     print()

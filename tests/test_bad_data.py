@@ -28,8 +28,8 @@ import yaml
 
 from conftest import QUICK_START, fashion_overrides, make_fashion_subset
 from ppcls_hrnet.data import DataError, ImageError, ImageNetDataset, build_dataloader, build_transforms
-from ppcls_hrnet.data import transforms as T
-from ppcls_hrnet.data.transforms import Compose, DecodeImage, RandCropImage, ResizeImage, TransformOp
+from ppcls_hrnet.preprocess import transforms as T
+from ppcls_hrnet.preprocess.transforms import Compose, DecodeImage, RandCropImage, ResizeImage, TransformOp
 from ppcls_hrnet.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -351,7 +351,7 @@ def test_zero_batches_are_refused_per_rank():
 
 
 def test_prediction_batches_report_every_failure_per_image(folder):
-    from ppcls_hrnet.data.images import iter_image_batches
+    from ppcls_hrnet.preprocess.images import iter_image_batches
 
     root, _, paths = folder
     (root / paths[1]).write_bytes(zero_png(40000, 40000))
@@ -379,7 +379,7 @@ def test_prediction_batches_report_every_failure_per_image(folder):
 
 def test_calibration_skips_oversized_and_corrupt_images(small_deploy, tmp_path, caplog):
     from ppcls_hrnet.data.dataset import read_label_list
-    from ppcls_hrnet.deploy_contract import read_deploy_config
+    from ppcls_hrnet.runtime.contract import read_deploy_config
     from ppcls_hrnet.export.quantize import load_calibration_images
 
     model_dir, image_dir, _ = small_deploy
@@ -435,11 +435,11 @@ def test_the_cli_subprocesses_run_this_checkout(tmp_path):
     interpreter = sys.executable
     if SCRIPT.exists():
         interpreter = SCRIPT.read_text().splitlines()[0][2:].strip()  # the console script's shebang
-    done = subprocess.run([interpreter, "-c", "import ppcls_hrnet.cli, ppcls_hrnet.data.transforms as t; "
+    done = subprocess.run([interpreter, "-c", "import ppcls_hrnet.cli, ppcls_hrnet.preprocess.transforms as t; "
                            "print(ppcls_hrnet.cli.__file__, t.DEFAULT_MAX_IMAGE_PIXELS)"],
                           cwd=tmp_path, env=cli_env(), capture_output=True, text=True, timeout=60)
     path, limit = done.stdout.split()
-    assert Path(path).resolve() == (ROOT / "ppcls_hrnet/cli.py").resolve() and int(limit) == 1 << 27
+    assert Path(path).resolve() == (ROOT / "ppcls_hrnet/cli/__init__.py").resolve() and int(limit) == 1 << 27
 
 
 @pytest.fixture

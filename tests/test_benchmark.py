@@ -12,10 +12,8 @@ import tempfile
 
 import pytest
 
-from ppcls_hrnet import benchmark
-from ppcls_hrnet.benchmark import (CHOICES_BY_KEY, TABLE_COLUMNS, BenchmarkReport, BenchmarkSettings,
-                                   ModelInfo, Skipped, format_report, make_row, measure_interleaved,
-                                   select_engines, summarize, target_checks, with_ratios)
+from ppcls_hrnet.evaluation import benchmark
+from ppcls_hrnet.evaluation.benchmark import (CHOICES_BY_KEY, TABLE_COLUMNS, BenchmarkReport, BenchmarkSettings, ModelInfo, Skipped, format_report, make_row, measure_interleaved, select_engines, summarize, target_checks, with_ratios)
 from ppcls_hrnet.errors import ConfigError, UnknownModelError
 
 # ------------------------------------------------------------- pure parts
@@ -267,7 +265,7 @@ def test_list_engines_prints_the_keys(capsys):
 
 
 def test_the_default_cpu_path_named_in_target_a_is_autos_choice():
-    from ppcls_hrnet.predictors.backends import AUTO_ORDER
+    from ppcls_hrnet.runtime.backends import AUTO_ORDER
 
     choice = CHOICES_BY_KEY[benchmark.AUTO_CPU_FP32]
     assert (choice.backend, choice.precision) == (AUTO_ORDER[("cpu", "fp32")][0], "fp32")

@@ -47,7 +47,7 @@ def test_openvino_prediction_does_not_import_paddle(model_copy, backend):
 
 
 def test_onnxruntime_prediction_of_a_converted_model_does_not_import_paddle(model_copy):
-    from ppcls_hrnet.export import ensure_onnx
+    from ppcls_hrnet.runtime.paddle.onnx import ensure_onnx
 
     model_dir, image_dir, _ = model_copy
     ensure_onnx(model_dir)  # converting runs paddle2onnx (and Paddle); predicting afterwards does not
@@ -71,10 +71,12 @@ def test_openvino_cache_is_filled_reused_and_never_stale(small_deploy, tmp_path)
     import paddle
 
     from ppcls_hrnet.config import load_config
-    from ppcls_hrnet.deploy_contract import read_deploy_config
+    from ppcls_hrnet.runtime.contract import read_deploy_config
     from ppcls_hrnet.export.from_config import export_from_config
     from ppcls_hrnet.models import create_model
-    from ppcls_hrnet.predictors import OpenVINOEngine, RuntimeOptions, create_engine
+    from ppcls_hrnet.runtime.engines.openvino import OpenVINOEngine
+    from ppcls_hrnet.runtime.options import RuntimeOptions
+    from ppcls_hrnet.runtime.backends import create_engine
 
     model_dir, image_dir, _ = small_deploy
     model_dir = Path(shutil.copytree(model_dir, tmp_path / "inference"))
@@ -102,7 +104,7 @@ def test_openvino_cache_is_filled_reused_and_never_stale(small_deploy, tmp_path)
 
 
 def test_openvino_cache_defaults_to_the_home_folder(model_copy, tmp_path, monkeypatch):
-    from ppcls_hrnet.predictors import OpenVINOEngine
+    from ppcls_hrnet.runtime.engines.openvino import OpenVINOEngine
 
     model_dir, _, _ = model_copy
     monkeypatch.setenv("PPCLS_HRNET_HOME", str(tmp_path / "home"))

@@ -195,13 +195,13 @@ def test_quick_start_config():
 
 
 def test_schema_op_names_are_the_transforms_modules_ops():
-    from ppcls_hrnet.data.transforms import OPS
+    from ppcls_hrnet.preprocess.transforms import OPS
 
     assert sorted(TRANSFORM_OPS) == sorted(OPS)
 
 
 def test_every_config_transform_list_builds():
-    from ppcls_hrnet.data.transforms import build_transforms
+    from ppcls_hrnet.preprocess.transforms import build_transforms
 
     for path in user_configs() + [W18]:
         cfg = load_config(path)

@@ -23,7 +23,7 @@ import pytest
 import yaml
 
 from conftest import QUICK_START, apply_reference_weights, fashion_overrides
-from ppcls_hrnet.predictors.results import PREDICT_COMPLETE, format_result
+from ppcls_hrnet.runtime.results import PREDICT_COMPLETE, format_result
 
 ROOT = Path(__file__).resolve().parents[1]
 CPP = ROOT / "cpp_infer"
@@ -87,8 +87,8 @@ def parse_results(stdout):
 
 def python_predict(model_dir, sources, precision="fp32", batch_size=1, topk=None):
     """The Python predictor, OpenVINO with the same settings as the binary's defaults."""
-    from ppcls_hrnet.predictors.backends import RuntimeOptions
-    from ppcls_hrnet.predictors.classifier import ClassificationPredictor
+    from ppcls_hrnet.runtime.options import RuntimeOptions
+    from ppcls_hrnet.runtime.predictor import ClassificationPredictor
 
     predictor = ClassificationPredictor(model_dir, RuntimeOptions(backend="openvino", precision=precision,
                                                                   cpu_threads=2), batch_size=batch_size, topk=topk)
@@ -146,8 +146,8 @@ def ref_model(tmp_path_factory):
     """HRNet_W18_small_v1, 10 classes, 32x32, legacy .pdmodel, with the fixtures' well-conditioned
     weights (random init saturates the softmax, which would hide score differences)."""
     from ppcls_hrnet.config import load_config
-    from ppcls_hrnet.deploy_contract import build_deploy_config, write_deploy_config
-    from ppcls_hrnet.export import export_inference_model
+    from ppcls_hrnet.runtime.contract import build_deploy_config
+    from ppcls_hrnet.export import export_deployable
     from ppcls_hrnet.models import create_model
 
     root = tmp_path_factory.mktemp("cpp_ref_model")
@@ -157,8 +157,7 @@ def ref_model(tmp_path_factory):
     deploy = build_deploy_config(cfg, {"legacy": "inference.pdmodel", "params": "inference.pdiparams"},
                                  softmax=True)
     model = apply_reference_weights(create_model("HRNet_W18_small_v1", class_num=10))
-    export_inference_model(model, root / "model", image_shape=(3, 32, 32), legacy=True,
-                           extra_writers=[lambda staging: write_deploy_config(staging, deploy)])
+    export_deployable(model, root / "model", deploy)
     return root / "model"
 
 
@@ -260,7 +259,7 @@ def test_preprocessed_tensors_are_the_python_ops_arrays(cpp_build, ref_model, co
                                     {"CropImage": {"size": 32}}, NORMALIZE, TO_CHW]
     model_dir = with_inference_yml(ref_model, tmp_path / "m", set_ops(*ops))
     images = sorted(colour_images.iterdir())
-    from ppcls_hrnet.deploy_contract import read_deploy_config
+    from ppcls_hrnet.runtime.contract import read_deploy_config
 
     transforms = read_deploy_config(model_dir).build_transforms()
     expected = [transforms(p.read_bytes()).astype(np.float32).ravel() for p in images]

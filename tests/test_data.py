@@ -10,11 +10,9 @@ import numpy as np
 import pytest
 import yaml
 
-from ppcls_hrnet.data import (DataError, ImageError, ImageNetDataset, build_transforms,
-                              convert_fashion_mnist, parse_fraction)
+from ppcls_hrnet.data import (DataError, ImageError, ImageNetDataset, build_transforms, convert_fashion_mnist, parse_fraction)
 from ppcls_hrnet.data.fashion_mnist import CLASS_NAMES, DEFAULT_SOURCE_DIR, load_split
-from ppcls_hrnet.data.transforms import (CropImage, DecodeImage, NormalizeImage, RandCropImage,
-                                         RandFlipImage, ResizeImage, ToCHWImage)
+from ppcls_hrnet.preprocess.transforms import (CropImage, DecodeImage, NormalizeImage, RandCropImage, RandFlipImage, ResizeImage, ToCHWImage)
 from ppcls_hrnet.errors import ConfigError, HRNetError
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -14,12 +14,15 @@ import pytest
 from conftest import apply_reference_weights
 
 from ppcls_hrnet.errors import ConfigError
-from ppcls_hrnet.export import (ConversionError, ModelFileError, convert_to_onnx,
-                                export_inference_model, find_inference_model, list_op_types,
-                                onnx_op_types)
+from ppcls_hrnet.runtime.paddle.onnx import ConversionError, convert_to_onnx
+from ppcls_hrnet.runtime.model_files import ModelFileError, find_inference_model
+from ppcls_hrnet.export import export_inference_model, onnx_op_types
+from ppcls_hrnet.runtime.paddle.program import list_op_types
 from ppcls_hrnet.models import create_model
-from ppcls_hrnet.predictors import (InputShapeError, ModelLoadError, OnnxRuntimeEngine,
-                                    OpenVINOEngine, PaddleInferenceEngine)
+from ppcls_hrnet.runtime.engines.base import InputShapeError, ModelLoadError
+from ppcls_hrnet.runtime.engines.onnxruntime import OnnxRuntimeEngine
+from ppcls_hrnet.runtime.engines.openvino import OpenVINOEngine
+from ppcls_hrnet.runtime.paddle.engine import PaddleInferenceEngine
 
 # the real-time family too: every member must deploy everywhere the zoo does
 MODELS = ["HRNet_W18_C", "SE_HRNet_W18_C", "HRNet_W18_small_v1", "EffHRNet_H1", "EffHRNet_H2", "EffHRNet_H3", "EffHRNet_H4"]

@@ -7,9 +7,9 @@ from conftest import QUICK_START, fashion_overrides
 from ppcls_hrnet.config import load_config
 from ppcls_hrnet.data import read_label_list
 from ppcls_hrnet.errors import ConfigError
-from ppcls_hrnet.deploy_contract import DeployConfigError, read_deploy_config
+from ppcls_hrnet.runtime.contract import DeployConfigError, read_deploy_config
 from ppcls_hrnet.export.from_config import export_from_config
-from ppcls_hrnet.predictors import PaddleInferenceEngine
+from ppcls_hrnet.runtime.paddle.engine import PaddleInferenceEngine
 
 
 @pytest.mark.slow

@@ -38,7 +38,7 @@ def error_line(done):
 @pytest.fixture(scope="session")
 def lite_helper(tmp_path_factory):
     """The helper venv's python (built here once, unless PPCLS_HRNET_LITE_VENV names a built one)."""
-    from ppcls_hrnet.lite.helper_env import LiteUnavailableError, VENV_ENV, ensure_helper_env, find_python37
+    from ppcls_hrnet.runtime.lite.env import LiteUnavailableError, VENV_ENV, ensure_helper_env, find_python37
 
     try:
         find_python37()
@@ -72,14 +72,14 @@ def test_conversion_writes_and_records_both_nb(lite_model):
     files = yaml.safe_load((model_dir / "inference.yml").read_text())["files"]
     assert files["lite_x86"] == "lite/inference_x86.nb" and files["lite_arm"] == "lite/inference_arm.nb"
     assert files["lite_arm_config"] == "lite/inference_arm_config.txt" and files["lite_labels"] == "lite/labels.txt"
-    from ppcls_hrnet.deploy_contract import read_deploy_config
+    from ppcls_hrnet.runtime.contract import read_deploy_config
 
     assert read_deploy_config(model_dir).model_file("lite_x86").is_file()
 
 
 def test_demo_config_comes_from_inference_yml(lite_model):
-    from ppcls_hrnet.deploy_contract import read_deploy_config
-    from ppcls_hrnet.lite.convert import read_demo_config
+    from ppcls_hrnet.runtime.contract import read_deploy_config
+    from ppcls_hrnet.export.lite import read_demo_config
 
     model_dir, _, _ = lite_model
     deploy = read_deploy_config(model_dir)
@@ -101,7 +101,7 @@ def test_demo_config_comes_from_inference_yml(lite_model):
 
 
 def test_arm_report_every_op_supported(lite_model):
-    from ppcls_hrnet.lite.convert import model_ops_report
+    from ppcls_hrnet.export.lite import model_ops_report
 
     model_dir, _, runs = lite_model
     assert "opt --print_model_ops on arm:" in runs["arm"].stdout and "all supported" in runs["arm"].stdout
@@ -112,7 +112,7 @@ def test_arm_report_every_op_supported(lite_model):
 
 
 def test_parse_ops_report_sees_unsupported():
-    from ppcls_hrnet.lite.convert import parse_ops_report
+    from ppcls_hrnet.export.lite import parse_ops_report
 
     text = ("OPs in the input model include:\n"
             "                                        OP_name  kARM  kHost\n"
@@ -126,8 +126,8 @@ def test_parse_ops_report_sees_unsupported():
 
 
 def test_backend_lite_matches_paddle_inference(lite_model):
-    from ppcls_hrnet.data.images import list_images
-    from ppcls_hrnet.predictors.api import create_predictor
+    from ppcls_hrnet.preprocess.images import list_images
+    from ppcls_hrnet.api import create_predictor
 
     model_dir, image_dir, _ = lite_model
     images = [str(p) for p in list_images([str(image_dir)])]
@@ -219,7 +219,7 @@ def test_arm_fp16_conversion(lite_model, tmp_path):
                "--optimize_out", tmp_path / "fp16" / "model", "--print_model_ops", "false")
     assert done.returncode == 0, done.stderr[-3000:]
     assert (tmp_path / "fp16" / "model.nb").is_file()
-    from ppcls_hrnet.lite.convert import read_demo_config
+    from ppcls_hrnet.export.lite import read_demo_config
 
     assert read_demo_config(tmp_path / "fp16" / "model_config.txt")["precision"] == "FP16"
     assert "not recorded" in done.stderr
@@ -231,10 +231,10 @@ def test_arm_fp16_conversion(lite_model, tmp_path):
 @pytest.mark.slow
 def test_trained_fashion_mnist_lite_x86_matches_paddle_on_1000_images(trained_fashion_model, lite_helper,
                                                                       tmp_path_factory):
-    from ppcls_hrnet.data.images import list_images
+    from ppcls_hrnet.preprocess.images import list_images
     from ppcls_hrnet.export.from_config import export_from_config
-    from ppcls_hrnet.lite.convert import model_ops_report
-    from ppcls_hrnet.predictors.api import create_predictor
+    from ppcls_hrnet.export.lite import model_ops_report
+    from ppcls_hrnet.api import create_predictor
 
     cfg, _ = trained_fashion_model
     model_dir = export_from_config(cfg, legacy=True, save_dir=tmp_path_factory.mktemp("lite_chain") / "inference")
@@ -256,8 +256,8 @@ def test_trained_fashion_mnist_lite_x86_matches_paddle_on_1000_images(trained_fa
 
 
 def test_a_crashed_helper_is_one_clear_error(lite_model):
-    from ppcls_hrnet.lite.engine import LiteEngine, LiteRunError
-    from ppcls_hrnet.predictors.engines import ModelLoadError
+    from ppcls_hrnet.runtime.lite.engine import LiteEngine, LiteRunError
+    from ppcls_hrnet.runtime.engines.base import ModelLoadError
 
     model_dir, _, _ = lite_model
     broken = model_dir / "lite" / "broken.nb"
@@ -273,7 +273,7 @@ def test_a_crashed_helper_is_one_clear_error(lite_model):
 
 def test_helper_env_stamp_marks_a_complete_venv(tmp_path, monkeypatch, lite_helper):
     """Built once (venv, pip, import check), then reused while the stamp names the same pins."""
-    import ppcls_hrnet.lite.helper_env as helper_env
+    import ppcls_hrnet.runtime.lite.env as helper_env
 
     calls = []
     monkeypatch.setenv(helper_env.VENV_ENV, str(tmp_path / "venv"))

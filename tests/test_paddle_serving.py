@@ -20,8 +20,8 @@ import numpy as np
 import pytest
 import yaml
 
-from ppcls_hrnet.data.transforms import build_transforms
-from ppcls_hrnet.deploy_contract import imagenet_transform_ops, read_deploy_config
+from ppcls_hrnet.preprocess.transforms import build_transforms
+from ppcls_hrnet.runtime.contract import imagenet_transform_ops, read_deploy_config
 from ppcls_hrnet.export import serving
 from ppcls_hrnet.export.serving import ServingConfError, write_serving_confs
 
@@ -155,9 +155,9 @@ def test_export_serving_flag_writes_a_serving_model_dir(small_deploy, tmp_path, 
 VENV_PREPROCESS = r"""
 import json, sys
 import numpy as np
-from ppcls_hrnet.deploy_contract import read_deploy_config
-from ppcls_hrnet.data.transforms import build_transforms
-from ppcls_hrnet.postprocess import Topk
+from ppcls_hrnet.runtime.contract import read_deploy_config
+from ppcls_hrnet.preprocess.transforms import build_transforms
+from ppcls_hrnet.runtime.postprocess import Topk
 request = json.loads(sys.argv[1])
 deploy = read_deploy_config(request["model_dir"])
 pipelines = {"model": deploy.build_transforms(), "imagenet": build_transforms(request["imagenet_ops"])}

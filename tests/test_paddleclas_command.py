@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from conftest import QUICK_START, apply_reference_weights
-from ppcls_hrnet.postprocess import IMAGENET1K_LABEL_FILE
+from ppcls_hrnet.runtime.postprocess import IMAGENET1K_LABEL_FILE
 
 LINE = re.compile(r"filename: (?P<file>.+), top-(?P<k>\d+), class_ids: (?P<ids>\[[\d, ]*\]), "
                   r"scores: (?P<scores>\[[\d., e-]*\]), label_names: (?P<names>\[.*\])")
@@ -88,7 +88,7 @@ def paddleclas_script():
 
 def test_paddleclas_script_is_ours():
     (entry,) = [e for e in importlib.metadata.entry_points(group="console_scripts") if e.name == "paddleclas"]
-    assert entry.value == "ppcls_hrnet.paddleclas_command:main"
+    assert entry.value == "ppcls_hrnet.cli.paddleclas:main"
     (ours,) = [e for e in importlib.metadata.entry_points(group="console_scripts") if e.name == "ppcls-hrnet"]
     assert ours.value == "ppcls_hrnet.cli:main"
 
@@ -140,7 +140,7 @@ def test_paddleclas_whl_flags_on_an_exported_model(imagenet_export, tmp_path):
 
 
 def test_paddleclas_unknown_model_without_paddleclas_is_one_line(tmp_path):
-    from ppcls_hrnet.paddleclas_command import paddleclas_main
+    from ppcls_hrnet.cli.paddleclas import paddleclas_main
 
     # asked the way the command asks (tests/data/ on sys.path holds a data folder named paddleclas)
     if paddleclas_main() is not None:
@@ -187,7 +187,7 @@ def test_paddleclas_hands_other_models_to_paddleclas(tmp_path):
 def test_old_export_without_names_gets_imagenet_names(imagenet_export, tmp_path):
     """A 1000-class inference.yml written before names were bundled (label_list
     null) still prints names; a 10-class model prints none."""
-    from ppcls_hrnet.predictors.classifier import ClassificationPredictor
+    from ppcls_hrnet.runtime.predictor import ClassificationPredictor
 
     model_dir = Path(shutil.copytree(imagenet_export, tmp_path / "old_export"))
     contract = yaml.safe_load((model_dir / "inference.yml").read_text())

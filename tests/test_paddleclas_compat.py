@@ -22,7 +22,7 @@ import paddleclas_tipc as tipc
 from conftest import apply_reference_weights
 from ppcls_hrnet.config import PREDICT_SCHEMA, load_config, validate_config
 from ppcls_hrnet.errors import ConfigError
-from ppcls_hrnet.postprocess import IMAGENET1K_LABEL_FILE, default_label_list
+from ppcls_hrnet.runtime.postprocess import IMAGENET1K_LABEL_FILE, default_label_list
 
 ROOT = Path(__file__).resolve().parents[1]
 PADDLECLAS = ROOT / "tests" / "data" / "paddleclas"
@@ -40,8 +40,8 @@ def imagenet_model(tmp_path_factory):
 
     from ppcls_hrnet.export.from_weights import export_from_weights
     from ppcls_hrnet.models import create_model
-    from ppcls_hrnet.predictors import RuntimeOptions
-    from ppcls_hrnet.predictors.classifier import ClassificationPredictor
+    from ppcls_hrnet.runtime.options import RuntimeOptions
+    from ppcls_hrnet.runtime.predictor import ClassificationPredictor
 
     root = tmp_path_factory.mktemp("imagenet_model")
     weights = root / "HRNet_W18_small_v1_reference.pdparams"

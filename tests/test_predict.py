@@ -21,9 +21,11 @@ import yaml
 import ppcls_hrnet
 from ppcls_hrnet.cli import main
 from ppcls_hrnet.errors import ConfigError, HRNetError
-from ppcls_hrnet.deploy_contract import DeployConfigError, read_deploy_config
-from ppcls_hrnet.predictors import BackendUnavailableError, RuntimeOptions, create_engine
-from ppcls_hrnet.predictors.classifier import ClassificationPredictor
+from ppcls_hrnet.runtime.contract import DeployConfigError, read_deploy_config
+from ppcls_hrnet.runtime.engines.base import BackendUnavailableError
+from ppcls_hrnet.runtime.options import RuntimeOptions
+from ppcls_hrnet.runtime.backends import create_engine
+from ppcls_hrnet.runtime.predictor import ClassificationPredictor
 
 ROOT = Path(__file__).resolve().parents[1]
 PREDICT_CLS = ROOT / "deploy/python/predict_cls.py"

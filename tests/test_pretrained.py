@@ -15,9 +15,7 @@ import pytest
 from conftest import apply_reference_weights
 from ppcls_hrnet import WeightsError, create_model
 from ppcls_hrnet.models import get_spec, pretrained
-from ppcls_hrnet.models.pretrained import (
-    HEAD_PREFIXES, download, load_pretrained, pretrained_url, resolve_weights,
-)
+from ppcls_hrnet.models.pretrained import HEAD_PREFIXES, download, load_pretrained, pretrained_url, resolve_weights
 
 SMALL = "HRNet_W18_small_v1"
 

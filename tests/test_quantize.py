@@ -19,12 +19,14 @@ from ppcls_hrnet.config import load_config
 from ppcls_hrnet.data import FASHION_MNIST_CLASSES, DataError
 from ppcls_hrnet.data.dataset import LabelEntry, read_label_list
 from ppcls_hrnet.errors import ConfigError, HRNetError
-from ppcls_hrnet.export import export_inference_model, ensure_onnx, onnx_op_types
-from ppcls_hrnet.deploy_contract import build_deploy_config, read_deploy_config, write_deploy_config
-from ppcls_hrnet.export.quantize import (QuantizationError, balanced_order, compare_top1, format_report,
-                                         load_calibration_images, predict_list, quantize_model)
+from ppcls_hrnet.export import export_deployable, onnx_op_types
+from ppcls_hrnet.runtime.paddle.onnx import ensure_onnx
+from ppcls_hrnet.runtime.contract import build_deploy_config, read_deploy_config
+from ppcls_hrnet.export.quantize import (QuantizationError, balanced_order, compare_top1, format_report, load_calibration_images, predict_list, quantize_model)
 from ppcls_hrnet.models import create_model
-from ppcls_hrnet.predictors import BackendUnavailableError, OnnxRuntimeEngine, OpenVINOEngine
+from ppcls_hrnet.runtime.engines.base import BackendUnavailableError
+from ppcls_hrnet.runtime.engines.onnxruntime import OnnxRuntimeEngine
+from ppcls_hrnet.runtime.engines.openvino import OpenVINOEngine
 
 NUM_IMAGES = 20
 
@@ -51,8 +53,7 @@ def exported(tmp_path_factory):
     cfg = load_config(QUICK_START, fashion_overrides(root / "data"))
     deploy = build_deploy_config(cfg, {"pir": "inference.json", "params": "inference.pdiparams"}, softmax=True)
     model = apply_reference_weights(create_model("HRNet_W18_small_v1", class_num=10))
-    export_inference_model(model, root / "model", image_shape=(3, 32, 32),
-                           extra_writers=[lambda staging: write_deploy_config(staging, deploy)])
+    export_deployable(model, root / "model", deploy)
     ensure_onnx(root / "model")  # converted once, copied by every test
     return root / "model", label_list
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ppcls_hrnet.predictors import RuntimeOptions
-from ppcls_hrnet.predictors.classifier import ClassificationPredictor
+from ppcls_hrnet.runtime.options import RuntimeOptions
+from ppcls_hrnet.runtime.predictor import ClassificationPredictor
 from ppcls_hrnet.serving.launch import running_server
 
 MODEL = "HRNet_W18_small_v1"
@@ -455,7 +455,8 @@ def test_neither_supervisor_nor_openvino_workers_load_paddle(server):
 
 def test_defaults_loopback_paddleclas_port_and_name(monkeypatch):
     from ppcls_hrnet.cli import build_parser
-    from ppcls_hrnet.serving.settings import available_cpus, settings_from_args
+    from ppcls_hrnet.cli.serve import settings_from_args
+    from ppcls_hrnet.serving.settings import available_cpus
 
     monkeypatch.delenv("PPCLS_HRNET_API_KEY", raising=False)
     settings = settings_from_args(build_parser("serve").parse_args(["serve", "--inference_model_dir", "m"]))

@@ -9,7 +9,7 @@ import yaml
 
 from ppcls_hrnet.cli import build_parser
 from ppcls_hrnet.serving.boundary import PUBLIC_PATHS
-from ppcls_hrnet.serving.settings import settings_from_args
+from ppcls_hrnet.cli.serve import settings_from_args
 
 ROOT = Path(__file__).resolve().parents[1]
 KSERVE = ROOT / "deploy" / "kserve"

@@ -62,7 +62,7 @@ def test_engines_freed_out_of_order_leave_the_stack_as_it_was(tmp_path):
     from onnx import TensorProto, helper
 
     from ppcls_hrnet import signal_stack
-    from ppcls_hrnet.predictors.engines import OpenVINOEngine
+    from ppcls_hrnet.runtime.engines.openvino import OpenVINOEngine
 
     graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "relu",
                               [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],

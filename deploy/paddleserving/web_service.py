@@ -18,7 +18,7 @@ names (commas removed) and top-1 probabilities, one entry per image. An image
 that cannot be decoded gives err_no 51 (BAD_INPUT) and its key in err_msg.
 
 Preprocessing and labels are the package's: the transform ops and label list
-of inference.yml (ppcls_hrnet.deploy_contract), nothing repeated here.
+of inference.yml (ppcls_hrnet.runtime.contract), nothing repeated here.
 """
 import argparse
 import base64
@@ -39,10 +39,10 @@ try:
 except ImportError:  # a checkout: deploy/paddleserving/ -> repository root
     sys.path.insert(0, str(HERE.parents[1]))
 
-from ppcls_hrnet.data.errors import DataError  # noqa: E402
-from ppcls_hrnet.deploy_contract import read_deploy_config  # noqa: E402
+from ppcls_hrnet.preprocess.errors import DataError  # noqa: E402
+from ppcls_hrnet.runtime.contract import read_deploy_config  # noqa: E402
 from ppcls_hrnet.errors import HRNetError  # noqa: E402
-from ppcls_hrnet.postprocess import default_label_list, topk_indices  # noqa: E402
+from ppcls_hrnet.runtime.postprocess import default_label_list, topk_indices  # noqa: E402
 
 
 class ServiceSetupError(Exception):

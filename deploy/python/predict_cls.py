@@ -23,11 +23,11 @@ import shutil
 import sys
 from pathlib import Path
 
-from ppcls_hrnet.cli import run_guarded, setup_process
+from ppcls_hrnet.base.process import run_guarded, setup_process
 from ppcls_hrnet.config import PREDICT_SCHEMA, load_config
 from ppcls_hrnet.errors import ConfigError, HRNetError
-from ppcls_hrnet.predictors.api import create_predictor
-from ppcls_hrnet.predictors.results import format_deploy_result, save_results
+from ppcls_hrnet.api import create_predictor
+from ppcls_hrnet.runtime.results import format_deploy_result, save_results
 
 logger = logging.getLogger("ppcls_hrnet")
 

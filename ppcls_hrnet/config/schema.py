@@ -13,8 +13,7 @@ from __future__ import annotations
 
 from typing import List
 
-from .schema_types import (BOOL, FLOAT, FREE, INT, NULL, STR, Field, ListOf, OpList, Section, Unsupported,
-                           Variants)
+from .schema_types import BOOL, FLOAT, FREE, INT, NULL, STR, Field, ListOf, OpList, Section, Unsupported, Variants
 
 # Op names only: each op's parameters are checked by the transforms module.
 # DecodeImage decodes every image to 3 channels (as PaddleClas's cv2 decoder
@@ -197,7 +196,7 @@ TRAIN_SCHEMA = Section({
 
 
 def _backends() -> List[str]:
-    from ..predictors.backends import BACKENDS
+    from ..runtime.backends import BACKENDS
 
     return ["auto", *BACKENDS]
 

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import DataError, ImageError
-from .transforms import HWC, Compose, build_transforms
+from ..preprocess.errors import DataError, ImageError
+from ..preprocess.transforms import HWC, Compose, build_transforms
 
 logger = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ import threading
 import numpy as np
 
 from ..errors import ConfigError, HRNetError
-from .errors import DataError, describe_unexpected
+from ..preprocess.errors import DataError, describe_unexpected
 
 logger = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ from typing import Dict
 import paddle
 from tqdm import tqdm
 
-from ..data.errors import DataError
+from ..preprocess.errors import DataError
 from .builders import build_loader, build_model, require_trained_weights, set_device
 from .logs import format_metrics
 from .losses import CombinedLoss

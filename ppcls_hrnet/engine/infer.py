@@ -9,9 +9,9 @@ import paddle.nn.functional as F
 from tqdm import tqdm
 
 from ..data import build_transforms
-from ..data.images import iter_image_batches, list_images
+from ..preprocess.images import iter_image_batches, list_images
 from ..errors import ConfigError
-from ..postprocess import Topk, default_label_list
+from ..runtime.postprocess import Topk, default_label_list
 from .builders import build_model, require_trained_weights, set_device
 
 logger = logging.getLogger("ppcls_hrnet")

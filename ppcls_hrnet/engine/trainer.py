@@ -18,7 +18,7 @@ import numpy as np
 import paddle
 import paddle.distributed as dist
 
-from ..data.errors import DataError
+from ..preprocess.errors import DataError
 from ..errors import ConfigError
 from .builders import build_loader, build_model, set_device
 from .checkpoint import load_checkpoint, portable_optimizer_state, restore_optimizer_state, save_checkpoint

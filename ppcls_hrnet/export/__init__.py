@@ -1,15 +1,14 @@
-"""Deployment export: Paddle inference models (PIR or legacy), ONNX and int8 ONNX, Paddle Serving confs.
+"""Deployment export: Paddle inference models (PIR or legacy) with their inference.yml, ONNX,
+int8 ONNX, Paddle Serving confs, Paddle Lite ``.nb``.
 
-Names are imported on first use: a predictor that only needs
-``export.model_files`` or ``export.onnx`` must not pay for Paddle's import.
+Names are imported on first use: importing one export module must not pay
+for Paddle's import through the others.
 """
-from ..lazy import lazy_exports
+from ..base.lazy import lazy_exports
 
 __getattr__, __all__ = lazy_exports(__name__, {
-    "exporter": ("ExportError", "export_inference_model"),
-    "model_files": ("InferenceModelFiles", "ModelFileError", "find_inference_model", "list_op_types",
-                    "read_input_shape"),
-    "onnx": ("ConversionError", "convert_to_onnx", "ensure_onnx", "onnx_input_shape", "onnx_op_types"),
-    "quantize": ("QuantizationError", "compare_top1", "format_report", "predict_list", "quantize_model"),
+    "exporter": ("ExportError", "export_inference_model", "export_deployable"),
+    "onnx": ("export_onnx", "onnx_input_shape", "onnx_op_types"),
+    "quantize": ("QuantizationError", "quantize_model"),
     "serving": ("ServingConfError", "write_serving_confs"),
 })

@@ -24,7 +24,8 @@ from paddle.base.framework import Variable as LegacyVariable
 from paddle.base.layer_helper import LayerHelper
 
 from ..errors import ConfigError, HRNetError
-from .model_files import INPUT_NAME, MODEL_SUFFIXES, PARAMS_SUFFIX
+from ..runtime.contract import write_deploy_config
+from ..runtime.model_files import INPUT_NAME, MODEL_SUFFIXES, PARAMS_SUFFIX
 
 # Every file `paddle.jit.save` may write for one prefix; a new export into an
 # existing directory replaces all of them so no stale graph outlives its params.
@@ -86,6 +87,20 @@ def export_inference_model(model, save_dir, image_shape: Sequence[int] = (3, 224
         written["params_info"] = info
     written.update({key: save_dir / name for key, name in extra.items()})
     return written
+
+
+def export_deployable(model, save_dir, deploy: Mapping) -> Dict[str, Path]:
+    """Export ``model`` with its ``inference.yml`` content ``deploy`` (see
+    :func:`~ppcls_hrnet.runtime.contract.deploy_config_content`), committed together.
+
+    The Paddle programs written are those ``deploy["files"]`` names, at its
+    input size, with a softmax when its output says so: the contract and the
+    files cannot disagree.
+    """
+    formats = tuple(fmt for fmt in MODEL_SUFFIXES if fmt in deploy["files"])
+    return export_inference_model(model, save_dir, tuple(deploy["input"]["shape"][1:]),
+                                  add_softmax=bool(deploy["output"]["softmax"]), formats=formats,
+                                  extra_writers=[lambda staging: write_deploy_config(staging, deploy)])
 
 
 def _check_formats(formats, legacy: bool) -> Tuple[str, ...]:

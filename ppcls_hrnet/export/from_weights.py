@@ -14,12 +14,14 @@ import os
 from pathlib import Path
 from typing import Optional
 
+from ..base.home import home_subdir
 from ..errors import WeightsError
-from ..home import home_subdir
-from ..paddle_import import import_paddle
-from ..deploy_contract import (DEPLOY_FILE, DeployConfigError, deploy_config_content, imagenet_transform_ops,
-                            read_deploy_config, write_deploy_config)
-from .model_files import MODEL_SUFFIXES, PARAMS_SUFFIX
+from ..models.pretrained import read_state_dict, resolve_weights
+from ..models.registry import create_model, get_spec
+from ..runtime.contract import (DEPLOY_FILE, DeployConfigError, deploy_config_content, imagenet_transform_ops,
+                                read_deploy_config)
+from ..runtime.model_files import model_file_names
+from .exporter import export_deployable
 
 logger = logging.getLogger("ppcls_hrnet")
 
@@ -37,11 +39,6 @@ def export_from_weights(model_name: str, pretrained=True, *, use_ssld: bool = Fa
     an http(s) URL. Raises NoWeightsError, saying how to get weights, when
     none are available: predictions of random weights are never produced.
     """
-    import_paddle()
-    from ..models import create_model, get_spec
-    from .exporter import export_inference_model
-    from ..models.pretrained import read_state_dict, resolve_weights
-
     spec = get_spec(model_name)
     weights = _resolve_or_explain(resolve_weights, pretrained, spec, use_ssld)
     home = Path(cache_dir) / "inference" if cache_dir else home_subdir("inference")
@@ -50,16 +47,12 @@ def export_from_weights(model_name: str, pretrained=True, *, use_ssld: bool = Fa
         logger.info("using the exported %s in %s", model_name, save_dir)
         return save_dir
     class_num = _class_num(read_state_dict(weights), model_name, weights)
-    files = {"pir": "inference" + MODEL_SUFFIXES["pir"], "legacy": "inference" + MODEL_SUFFIXES["legacy"],
-             "params": "inference" + PARAMS_SUFFIX}
-    deploy = deploy_config_content(model_name, class_num, files, (3, crop_size, crop_size),
+    deploy = deploy_config_content(model_name, class_num, model_file_names(("pir", "legacy")), (3, crop_size, crop_size),
                                    imagenet_transform_ops(resize_short, crop_size), softmax=True,
                                    topk=topk, label_list=label_list, shape_source="--crop_size")
     model = create_model(model_name, class_num=class_num, pretrained=weights)
     logger.info("exporting %s (%d classes) to %s", model_name, class_num, save_dir)
-    export_inference_model(model, save_dir, (3, crop_size, crop_size), add_softmax=True,
-                           formats=("pir", "legacy"),
-                           extra_writers=[lambda staging: write_deploy_config(staging, deploy)])
+    export_deployable(model, save_dir, deploy)
     return save_dir
 
 

@@ -61,10 +61,10 @@ import numpy as np
 from tqdm import tqdm
 
 from ..data.dataset import LabelEntry, read_entry_image, read_label_list
-from ..data.errors import DataError
+from ..preprocess.errors import DataError
 from ..errors import ConfigError, HRNetError
-from ..postprocess import topk_indices
-from ..deploy_contract import DeployConfig, read_deploy_config, register_model_files
+from ..runtime.postprocess import topk_indices
+from ..runtime.contract import DeployConfig, read_deploy_config, register_model_files
 
 logger = logging.getLogger("ppcls_hrnet")
 
@@ -122,7 +122,7 @@ def quantize_model(model_dir, calib_list, calib_root=None, *, num_calib: int = 3
     entries, root = _label_entries(calib_list, calib_root, "calibration", QuantizationError)
     images = load_calibration_images(deploy, entries, root, num_calib, progress=progress)
 
-    from .onnx import ensure_onnx
+    from ..runtime.paddle.onnx import ensure_onnx
 
     fp32_file = ensure_onnx(model_dir)
     save_file = deploy.model_dir / save_name
@@ -460,7 +460,7 @@ def predict_list(engines, deploy: DeployConfig, entries_or_list, image_root=None
 
 # ------------------------------------------------------------- accuracy report
 
-# report name -> (backend, precision) of ppcls_hrnet.predictors.backends
+# report name -> (backend, precision) of ppcls_hrnet.runtime.backends
 BACKENDS = {
     "paddle": ("paddle", "fp32"),
     "onnxruntime": ("onnxruntime", "fp32"),
@@ -493,7 +493,8 @@ class AccuracyReport:
 
 def make_engine(backend: str, model_dir, cpu_threads: int = 2):
     """The engine ``compare_top1`` runs for a report name (see BACKENDS)."""
-    from ..predictors.backends import RuntimeOptions, create_engine
+    from ..runtime.options import RuntimeOptions
+    from ..runtime.backends import create_engine
 
     runtime, precision = BACKENDS[backend]
     # OpenVINO int8 keeps its float parts f32 (not bf16): the backend table's choice

@@ -72,7 +72,7 @@ def format_prototxt(feed_vars: Sequence[ServingVar], fetch_vars: Sequence[Servin
 
 def serving_vars(model_dir) -> Tuple[List[ServingVar], List[ServingVar]]:
     """(feed vars, fetch vars) of an exported model, checked against its inference.yml."""
-    from ..deploy_contract import read_deploy_config
+    from ..runtime.contract import read_deploy_config
 
     deploy = read_deploy_config(model_dir)
     legacy = deploy.legacy_program("Paddle Serving (Paddle 2.6)", ServingConfError)
@@ -104,7 +104,7 @@ class _ProgramVar:
 
 def _program_io(model_file: Path) -> Tuple[List[_ProgramVar], List[_ProgramVar]]:
     """The variables the legacy program's feed ops write and its fetch ops read, in column order."""
-    from .model_files import _legacy_block
+    from ..runtime.model_files import _legacy_block
 
     block = _legacy_block(model_file)
     descs = {v.name: v for v in block.vars}
@@ -138,7 +138,7 @@ def write_serving_confs(model_dir) -> Dict[str, Path]:
 
     Returns {"serving_server_conf": path, "serving_client_conf": path}.
     """
-    from ..deploy_contract import register_model_files
+    from ..runtime.contract import register_model_files
 
     model_dir = Path(model_dir)
     feeds, fetches = serving_vars(model_dir)
@@ -154,7 +154,7 @@ def write_serving_confs(model_dir) -> Dict[str, Path]:
 def main(argv=None) -> int:
     import argparse
 
-    from ..cli import run_guarded
+    from ..base.process import run_guarded
 
     parser = argparse.ArgumentParser(
         prog="python -m ppcls_hrnet.export.serving",

@@ -3,7 +3,7 @@
 Names are imported on first use, so the registry and the spec table (model
 names, widths) can be read without importing Paddle.
 """
-from ..lazy import lazy_exports
+from ..base.lazy import lazy_exports
 
 __getattr__, __all__ = lazy_exports(__name__, {
     "hrnet": ("HRNet",),

@@ -22,7 +22,7 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 
 from ..errors import WeightsError
-from ..home import HOME_ENV, home_subdir
+from ..base.home import HOME_ENV, home_subdir
 from .spec import ARCH_TABLE, HRNetSpec
 
 logger = logging.getLogger("ppcls_hrnet")

@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ..predictors.results import results_document
+from ..runtime.results import results_document
 from . import metrics, pipeline, v2
 from .boundary import Boundary, error_response, protocol_of
 from .errors import ServingError

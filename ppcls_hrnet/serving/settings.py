@@ -1,11 +1,10 @@
 """`ppcls-hrnet serve` flags -> one frozen :class:`ServeSettings`, handed to every worker.
 
 Importing this module is cheap (no Paddle, no web stack): the CLI builds its
-parser from it.
+parser from its defaults.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
@@ -16,7 +15,13 @@ from typing import Optional
 from ..errors import ConfigError
 
 API_KEY_ENV = "PPCLS_HRNET_API_KEY"
-SETTINGS_ENV = "PPCLS_HRNET_SERVE_SETTINGS"  # supervisor -> worker (environment: not visible in `ps`)
+# supervisor -> worker: the settings (environment: not visible in `ps`), the listening socket's
+# descriptor, the pipe the worker reports "ready" (or why not) on, and its exit code for a model
+# that cannot be loaded
+SETTINGS_ENV = "PPCLS_HRNET_SERVE_SETTINGS"
+LISTEN_FD_ENV = "PPCLS_HRNET_SERVE_LISTEN_FD"
+READY_FD_ENV = "PPCLS_HRNET_SERVE_READY_FD"
+EXIT_LOAD_FAILED = 3
 
 DEFAULT_PORT = 18080  # PaddleClas's config.yml http_port
 DEFAULT_NAME = "imagenet"  # PaddleClas's config.yml op name: POST /imagenet/prediction
@@ -29,7 +34,7 @@ DEFAULT_NAME = "imagenet"  # PaddleClas's config.yml op name: POST /imagenet/pre
 DEFAULT_WORKERS = 2
 DEFAULT_MAX_BODY_MB = 20.0
 DEFAULT_MAX_IMAGES = 32  # images (or tensor rows) per request; one request is one batch
-# The package's own image limit (ppcls_hrnet.data.transforms, 2**27 px = 134 MP, 384 MB decoded).
+# The package's own image limit (ppcls_hrnet.preprocess.transforms, 2**27 px = 134 MP, 384 MB decoded).
 DEFAULT_MAX_IMAGE_PIXELS = 1 << 27
 DEFAULT_MAX_QUEUE = 32  # requests waiting or running, per worker
 DEFAULT_TIMEOUT = 30.0  # seconds from admission to answer
@@ -129,73 +134,3 @@ def _cgroup_cpu_quota() -> Optional[float]:
         return None if quota <= 0 else quota / period
     except (OSError, ValueError):
         return None
-
-
-def add_arguments(p: argparse.ArgumentParser):
-    """`ppcls-hrnet serve` arguments; returns the handler."""
-    from ..cli import _flag
-    from ..predictors.backends import BACKENDS, PRECISIONS
-
-    p.add_argument("--inference_model_dir", default=None, help="an exported model (has inference.yml)")
-    p.add_argument("--model_name", default=None, help="e.g. HRNet_W18_C: exported once from --pretrained "
-                   "(default: PaddleClas's official weights), as `ppcls-hrnet predict` does")
-    p.add_argument("--pretrained", default=None, help="weights for --model_name: a .pdparams path or URL")
-    _flag(p, "--use_ssld", False, "official SSLD weights for --model_name")
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine "
-                   "only; 0.0.0.0 for every interface)")
-    p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"default {DEFAULT_PORT} (PaddleClas's "
-                   "config.yml); 0 picks a free port and prints it")
-    p.add_argument("--workers", type=int, default=None,
-                   help=f"worker processes, each with its own predictor (default {DEFAULT_WORKERS}, "
-                        "1 on a one-core machine)")
-    p.add_argument("--threads", type=int, default=0,
-                   help="math threads per worker (default: available cores / workers)")
-    p.add_argument("--name", default=DEFAULT_NAME,
-                   help=f"Paddle Serving service name: POST /<name>/prediction (default {DEFAULT_NAME})")
-    p.add_argument("--backend", default="auto", choices=["auto", *BACKENDS])
-    p.add_argument("--precision", default="fp32", choices=PRECISIONS)
-    _flag(p, "--cpu_pinning", None, "OpenVINO's ENABLE_CPU_PINNING (default: off with several workers, "
-          "which would pin their threads to the same cores)")
-    p.add_argument("--api_key", default=None, help=f"require `Authorization: Bearer KEY` on every route but "
-                   f"/v2/health/*; prefer the environment variable {API_KEY_ENV} (a flag shows in `ps`)")
-    p.add_argument("--max_body_mb", type=float, default=DEFAULT_MAX_BODY_MB,
-                   help=f"larger request bodies get 413 (default {DEFAULT_MAX_BODY_MB:g})")
-    p.add_argument("--max_images", type=int, default=DEFAULT_MAX_IMAGES,
-                   help=f"images (or tensor rows) per request (default {DEFAULT_MAX_IMAGES})")
-    p.add_argument("--max_image_pixels", type=int, default=DEFAULT_MAX_IMAGE_PIXELS,
-                   help="width x height an image may decode to; larger ones are refused from their header "
-                        f"before decoding (default {DEFAULT_MAX_IMAGE_PIXELS})")
-    p.add_argument("--max_queue", type=int, default=DEFAULT_MAX_QUEUE,
-                   help=f"requests waiting or running per worker; more get 503 + Retry-After "
-                        f"(default {DEFAULT_MAX_QUEUE})")
-    p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
-                   help=f"seconds a request may wait and run (default {DEFAULT_TIMEOUT:g})")
-    p.add_argument("--graceful_timeout", type=float, default=DEFAULT_GRACEFUL_TIMEOUT,
-                   help=f"seconds SIGTERM/SIGINT wait for in-flight requests (default {DEFAULT_GRACEFUL_TIMEOUT:g})")
-    p.add_argument("--log_level", default="info", choices=["debug", "info", "warning", "error"])
-
-    def run(args):
-        from .supervisor import serve
-
-        return serve(settings_from_args(args), model_name=args.model_name, pretrained=args.pretrained,
-                     use_ssld=args.use_ssld)
-
-    return run
-
-
-def settings_from_args(args) -> ServeSettings:
-    if bool(args.inference_model_dir) == bool(args.model_name):
-        raise ConfigError("serve: give --inference_model_dir DIR (an exported model) or --model_name NAME "
-                          "(with --pretrained WEIGHTS), not both")
-    if args.pretrained is not None and not args.model_name:
-        raise ConfigError("serve: --pretrained applies to --model_name")
-    if args.max_body_mb <= 0:
-        raise ConfigError(f"serve: --max_body_mb must be > 0, got {args.max_body_mb}")
-    return ServeSettings(
-        model_dir=str(args.inference_model_dir or ""), host=args.host, port=args.port,
-        workers=args.workers if args.workers is not None else default_workers(),
-        threads=args.threads, name=args.name, backend=args.backend, precision=args.precision,
-        cpu_pinning=args.cpu_pinning, api_key=args.api_key or os.environ.get(API_KEY_ENV) or None,
-        max_body_bytes=int(args.max_body_mb * (1 << 20)), max_images=args.max_images,
-        max_image_pixels=args.max_image_pixels, max_queue=args.max_queue, timeout=args.timeout,
-        graceful_timeout=args.graceful_timeout, log_level=args.log_level)

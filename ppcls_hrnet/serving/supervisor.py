@@ -35,8 +35,8 @@ from pathlib import Path
 from typing import Dict, Optional
 
 from ..errors import HRNetError
-from .settings import SETTINGS_ENV, ServeSettings
-from .worker import EXIT_LOAD_FAILED, LISTEN_FD_ENV, READY_FD_ENV
+from ..runtime.contract import read_deploy_config
+from .settings import EXIT_LOAD_FAILED, LISTEN_FD_ENV, READY_FD_ENV, SETTINGS_ENV, ServeSettings
 
 logger = logging.getLogger("ppcls_hrnet")
 
@@ -64,26 +64,10 @@ class Worker:
         return self.process.pid
 
 
-def serve(settings: ServeSettings, model_name: Optional[str] = None, pretrained=None, use_ssld: bool = False) -> int:
-    """`ppcls-hrnet serve`: resolve the model, then supervise workers until a signal; the exit code."""
-    from ..deploy_contract import read_deploy_config
-
-    if model_name:
-        settings = settings.with_model_dir(_export_in_subprocess(model_name, pretrained, use_ssld))
+def serve(settings: ServeSettings) -> int:
+    """`ppcls-hrnet serve`: check the model, then supervise workers until a signal; the exit code."""
     read_deploy_config(settings.model_dir)  # a missing or invalid model stops here, with its own message
     return Supervisor(settings).run()
-
-
-def _export_in_subprocess(model_name: str, pretrained, use_ssld: bool) -> str:
-    """``--model_name``: export once (cached) in a child process, so the supervisor never imports Paddle."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    from ..export.from_weights import export_from_weights
-
-    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return str(pool.submit(export_from_weights, model_name, True if pretrained is None else pretrained,
-                               use_ssld=use_ssld).result())
 
 
 class Supervisor:

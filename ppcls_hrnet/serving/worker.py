@@ -10,7 +10,7 @@ never meets a worker that is still loading.
 
 SIGTERM / SIGINT: stop accepting, finish the requests in flight (up to
 ``graceful_timeout``), exit 0. Paddle's own SIGTERM handler (it aborts) is
-undone by :func:`ppcls_hrnet.paddle_import.import_paddle`, and this module
+undone by :func:`ppcls_hrnet.base.paddle_import.import_paddle`, and this module
 re-installs its handlers after the predictor is built in any case.
 """
 from __future__ import annotations
@@ -25,9 +25,9 @@ import socket
 import sys
 import time
 
-LISTEN_FD_ENV = "PPCLS_HRNET_SERVE_LISTEN_FD"
-READY_FD_ENV = "PPCLS_HRNET_SERVE_READY_FD"
-EXIT_LOAD_FAILED = 3
+from ..base.process import setup_process
+from ..errors import HRNetError
+from .settings import EXIT_LOAD_FAILED, LISTEN_FD_ENV, READY_FD_ENV, ServeSettings
 
 logger = logging.getLogger("ppcls_hrnet.serving")
 
@@ -62,11 +62,14 @@ def _report(fd: int, message: dict) -> None:
 
 
 def build_predictor(settings):
-    from ..predictors.api import create_predictor
+    # imported here, under main()'s signal mask: the runtime's imports are part of loading the model
+    from ..runtime.options import RuntimeOptions
+    from ..runtime.predictor import ClassificationPredictor
 
-    return create_predictor(inference_model_dir=settings.model_dir, backend=settings.backend,
-                            precision=settings.precision, cpu_num_threads=settings.math_threads,
-                            batch_size=settings.max_images, cpu_pinning=settings.openvino_pinning)
+    options = RuntimeOptions(backend=settings.backend, precision=settings.precision,
+                             cpu_threads=settings.math_threads, max_batch_size=settings.max_images,
+                             cpu_pinning=settings.openvino_pinning)
+    return ClassificationPredictor(settings.model_dir, options, batch_size=settings.max_images)
 
 
 def main() -> int:
@@ -76,9 +79,6 @@ def main() -> int:
         signal.signal(sig, _request_stop)
     if os.getppid() != parent:  # the supervisor died before prctl
         return 0
-    from ..cli import setup_process
-    from .settings import ServeSettings
-
     setup_process()
     settings = ServeSettings.from_env()
     logging.getLogger("ppcls_hrnet").setLevel(settings.log_level.upper())
@@ -100,8 +100,6 @@ def main() -> int:
         app = create_app(settings, predictor)
         app.state.runner.warm_up()
     except Exception as err:  # noqa: BLE001  (reported to the supervisor, which prints it and stops)
-        from ..errors import HRNetError
-
         if isinstance(err, HRNetError):
             message = str(err)
         else:

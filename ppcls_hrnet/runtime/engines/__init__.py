@@ -1,0 +1,1 @@
+"""Raw tensor engines (:mod:`.base`) on ONNX Runtime and OpenVINO; Paddle's is :mod:`..paddle.engine`."""
