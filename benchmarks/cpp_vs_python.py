@@ -15,8 +15,7 @@ the last timed image, printing the result lines included, but not the start
 (process start, model load). The table reports the median over the rounds.
 
 Needs the C++ build (cpp_infer/build.sh, or --cpp_build DIR) and paddle for the
-one-off export. The issue's targets, reported, not asserted: C++ preprocess +
-postprocess <= 0.5x Python's; end-to-end >= 1.0x Python's images/s.
+one-off export. docs/benchmarks.md reads the two ratios against the C++ goals.
 """
 from __future__ import annotations
 
@@ -63,19 +62,6 @@ def make_images(folder: Path, count: int, kind: str) -> list:
     return paths
 
 
-def export_model(model_name: str, image_size: int, resize_short: int, out: Path) -> Path:
-    """The model with random weights, legacy .pdmodel (what OpenVINO reads) + inference.yml."""
-    from ppcls_hrnet.runtime.contract import deploy_config_content, imagenet_transform_ops
-    from ppcls_hrnet.export import export_deployable
-    from ppcls_hrnet.models import create_model
-
-    files = {"legacy": "inference.pdmodel", "params": "inference.pdiparams"}
-    deploy = deploy_config_content(model_name, 1000, files, (3, image_size, image_size),
-                                   imagenet_transform_ops(resize_short, image_size), softmax=True)
-    export_deployable(create_model(model_name, class_num=1000), out, deploy)
-    return out
-
-
 REPORT = re.compile(r"preprocess_time\(ms\): ([\d.]+), inference_time\(ms\): ([\d.]+), "
                     r"postprocess_time\(ms\): ([\d.]+)")
 
@@ -110,16 +96,6 @@ def run_python(predictor, images: list, warmup: int) -> dict:
     per_image = lambda seconds: 1000 * seconds / t.images  # noqa: E731
     return {"preprocess_ms": per_image(t.preprocess), "inference_ms": per_image(t.inference),
             "postprocess_ms": per_image(t.postprocess), "images": t.images, "images_per_s": t.images / wall}
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def decode_floor_ms(images: list) -> float:
@@ -184,8 +160,11 @@ def main(argv=None) -> int:
     p.add_argument("--json", default=None, help="also write the raw numbers here")
     p.add_argument("--export_only", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
-    if args.export_only:
-        export_model(args.model, args.image_size, args.resize_short, Path(args.work_dir) / "model")
+    if args.export_only:  # legacy .pdmodel: what OpenVINO reads
+        from ppcls_hrnet.evaluation.prepare import export_random_model
+
+        export_random_model(args.model, args.image_size, Path(args.work_dir) / "model", ("legacy",),
+                            resize_short=args.resize_short)
         return 0
     if args.warmup % args.batch_size:
         p.error("--warmup must be a multiple of --batch_size (the C++ binary skips whole batches)")
@@ -203,6 +182,7 @@ def main(argv=None) -> int:
                    check=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
     images = make_images(work / "images", args.warmup + args.num_images, args.images)
 
+    from ppcls_hrnet.evaluation.environment import cpu_name
     from ppcls_hrnet.runtime.options import RuntimeOptions
     from ppcls_hrnet.runtime.predictor import ClassificationPredictor
 
@@ -239,10 +219,10 @@ def main(argv=None) -> int:
           f"{datetime.datetime.now():%Y-%m-%d %H:%M}.\n")
     print(table(cpp, py, ratios))
     prepost, speed = ratios["prepost_ms"], ratios["images_per_s"]
-    print(f"\nTargets (reported, not enforced):\n"
-          f"- {'PASS' if prepost <= 0.5 else 'MISS'} C++ preprocess + postprocess <= 0.5x Python's: {prepost:.2f}x "
+    print(f"\nC++ / Python:\n"
+          f"- preprocess + postprocess: {prepost:.2f}x "
           f"({cpp['prepost_ms']:.3f} vs {py['prepost_ms']:.3f} ms/img)\n"
-          f"- {'PASS' if speed >= 1.0 else 'MISS'} C++ end-to-end >= 1.0x Python's images/s: {speed:.2f}x "
+          f"- end-to-end images/s: {speed:.2f}x "
           f"({cpp['images_per_s']:.2f} vs {py['images_per_s']:.2f} images/s)\n"
           f"- decoding the whole image alone (cv2.imdecode, best of 3, same images): {floor:.3f} ms/img, the bulk "
           f"of both sides' preprocessing; beyond it C++ {cpp['prepost_ms'] - floor:.3f} vs Python "

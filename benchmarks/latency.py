@@ -4,7 +4,7 @@
     python benchmarks/latency.py --engines 'openvino-*' --batch_sizes 1 --json latency.json
 
 The same command as `ppcls-hrnet benchmark` (flags: --help); the work lives
-in ppcls_hrnet/benchmark.py. The table it prints is docs/benchmarks.md's.
+in ppcls_hrnet/evaluation/ (benchmark.py runs it). The table it prints is docs/benchmarks.md's.
 """
 from ppcls_hrnet.cli import run_as_tool
 

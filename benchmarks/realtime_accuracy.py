@@ -98,7 +98,8 @@ def train(model: str, args, out: Path, env: dict) -> list:
 
 
 def export_and_measure(model: str, args, out: Path, env: dict) -> dict:
-    from ppcls_hrnet.export.quantize import compare_top1, quantize_model
+    from ppcls_hrnet.evaluation.accuracy import compare_top1
+    from ppcls_hrnet.export.quantize import quantize_model
 
     model_dir = out / "inference"
     if not (model_dir / "inference.yml").exists():
@@ -141,7 +142,7 @@ def main(argv=None) -> int:
         if not (args.data / name).exists():
             p.error(f"{args.data / name} not found: run `ppcls-hrnet data fashion-mnist {args.data}` first")
     args.data = args.data.resolve()
-    from ppcls_hrnet.evaluation.benchmark import environment
+    from ppcls_hrnet.evaluation.environment import environment
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
     result = {"command": "python benchmarks/realtime_accuracy.py " + " ".join(argv if argv is not None else sys.argv[1:]),
               "schedule": f"{args.config.relative_to(REPO) if args.config.is_relative_to(REPO) else args.config} "

@@ -24,7 +24,6 @@ import base64
 import http.client
 import json
 import os
-import statistics
 import sys
 import tempfile
 import threading
@@ -37,7 +36,6 @@ from typing import List, Optional
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # cold_start.py's export helper
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's ppcls_hrnet
 
-TARGETS = {"p99_over_p50": 3.0, "vs_inprocess": 0.9, "vs_paddle_serving": 2.5}
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
@@ -207,7 +205,7 @@ def expected_labels(model_dir: Path, images: List[bytes]) -> List[str]:
 
 
 def start_ours(model_dir: Path, workers: int, args, work: Path, pinning: Optional[bool]):
-    from ppcls_hrnet.serving.launch import ServerProcess
+    from ppcls_hrnet.evaluation.server_process import ServerProcess
 
     extra = [] if pinning is None else ["--cpu_pinning", str(pinning)]
     tag = f"{workers}w" + ("" if pinning is None else f"_pin{int(pinning)}")
@@ -237,25 +235,22 @@ def table(runs: List[Run]) -> str:
     return "\n".join(lines)
 
 
-def verdicts(ours: List[Run], inprocess: Optional[Run], paddle: Optional[Run], paddle_reference: float) -> List[str]:
+def comparisons(ours: List[Run], inprocess: Optional[Run], paddle: Optional[Run],
+                paddle_reference: float) -> List[str]:
+    """Per configuration of our server: errors, tail latency and throughput against the others
+    (docs/benchmarks.md reads them against the serving goals)."""
     lines = []
     for run in ours:
-        ok = run.failed == 0 and run.lost == 0
-        lines.append(f"{'PASS' if ok else 'MISS'} {run.name}: {run.failed} failed, {run.lost} lost requests")
-        ratio = run.percentile(99) / run.percentile(50)
-        lines.append(f"{'PASS' if ratio <= TARGETS['p99_over_p50'] else 'MISS'} {run.name}: p99 {ratio:.2f}x p50 "
-                     f"(target <= {TARGETS['p99_over_p50']:g}x)")
+        lines.append(f"{run.name}: {run.failed} failed, {run.lost} lost requests; "
+                     f"p99 {run.percentile(99) / run.percentile(50):.2f}x p50")
         if inprocess is not None and inprocess.throughput:
-            ratio = run.throughput / inprocess.throughput
-            lines.append(f"{'PASS' if ratio >= TARGETS['vs_inprocess'] else 'MISS'} {run.name}: "
-                         f"{ratio:.2f}x the in-process predictor's images/s (target >= {TARGETS['vs_inprocess']:g}x)")
+            lines.append(f"{run.name}: {run.throughput / inprocess.throughput:.2f}x the in-process predictor's "
+                         "images/s")
         base = paddle.throughput if paddle is not None else paddle_reference
         if base:
-            ratio = run.throughput / base
             source = "measured in this run" if paddle is not None else "reference, not measured in this run"
-            lines.append(f"{'PASS' if ratio >= TARGETS['vs_paddle_serving'] else 'MISS'} {run.name}: {ratio:.2f}x "
-                         f"Paddle Serving's pipeline ({base:.1f} img/s, {source}; target >= "
-                         f"{TARGETS['vs_paddle_serving']:g}x)")
+            lines.append(f"{run.name}: {run.throughput / base:.2f}x Paddle Serving's pipeline "
+                         f"({base:.1f} img/s, {source})")
     return lines
 
 
@@ -346,7 +341,7 @@ def main(argv=None) -> int:
     paddle = next((r for r in runs if r.name.startswith("Paddle Serving")), None)
     ours = [r for r in runs if r.name.startswith("ppcls-hrnet")]
 
-    from ppcls_hrnet.evaluation.benchmark import environment
+    from ppcls_hrnet.evaluation.environment import environment
 
     env = environment()
     print()
@@ -359,12 +354,12 @@ def main(argv=None) -> int:
     print()
     print(table(runs))
     print()
-    results = verdicts(ours, inprocess, paddle, args.paddle_serving_reference)
+    results = comparisons(ours, inprocess, paddle, args.paddle_serving_reference)
     print("\n".join(results))
     if args.json:
         Path(args.json).write_text(json.dumps({"model_dir": str(model_dir), "concurrency": args.concurrency,
                                                "duration": args.duration, "runs": [r.summary() for r in runs],
-                                               "verdicts": results}, indent=1))
+                                               "comparisons": results}, indent=1))
     return 0 if all(r.failed == 0 and r.lost == 0 for r in ours) else 1
 
 

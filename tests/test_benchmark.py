@@ -1,4 +1,4 @@
-"""`ppcls-hrnet benchmark`: statistics, interleaving, report format, and one short real run.
+"""`ppcls-hrnet benchmark`: the variants table, statistics, interleaving, report format, and one short real run.
 
 No timing is asserted: the pure parts get given numbers (or a fake clock),
 and the real run only has to produce a consistent report.
@@ -12,16 +12,52 @@ import tempfile
 
 import pytest
 
-from ppcls_hrnet.evaluation import benchmark
-from ppcls_hrnet.evaluation.benchmark import (CHOICES_BY_KEY, TABLE_COLUMNS, BenchmarkReport, BenchmarkSettings, ModelInfo, Skipped, format_report, make_row, measure_interleaved, select_engines, summarize, target_checks, with_ratios)
+from ppcls_hrnet.cli import benchmark as benchmark_command
 from ppcls_hrnet.errors import ConfigError, UnknownModelError
+from ppcls_hrnet.evaluation import prepare
+from ppcls_hrnet.evaluation.benchmark import run_benchmark
+from ppcls_hrnet.evaluation.report import (TABLE_COLUMNS, BenchmarkReport, ModelInfo, Skipped, format_report,
+                                           make_row, with_ratios)
+from ppcls_hrnet.evaluation.settings import BenchmarkSettings, select_engines
+from ppcls_hrnet.evaluation.timing import measure_interleaved, summarize, wait_until_idle
+from ppcls_hrnet.runtime.backends import AUTO_ORDER, BACKENDS
+from ppcls_hrnet.runtime.variants import BY_ACCURACY_NAME, TIMED, VARIANTS, VARIANTS_BY_KEY, auto_variant
+
+# ------------------------------------------------------------- the variants table
+
+
+def test_every_variant_is_a_backend_and_precision_the_backend_table_runs_on_cpu():
+    for variant in VARIANTS:
+        assert variant.backend in BACKENDS, variant.key
+        assert variant.precision in BACKENDS[variant.backend].cpu_precisions, variant.key
+        variant.runtime_options(cpu_threads=2)  # RuntimeOptions accepts every switch combination
+    assert len(VARIANTS_BY_KEY) == len(VARIANTS)  # keys are unique
+
+
+def test_benchmark_engines_and_accuracy_names_come_from_the_variants_table():
+    assert list(TIMED) == ["paddle-fp32-pir", "paddle-fp32-legacy", "paddle-fp32-onednn-off", "paddle-bf16",
+                           "onnxruntime-fp32", "onnxruntime-int8", "openvino-fp32", "openvino-bf16",
+                           "openvino-int8", "lite-fp32-x86"]
+    assert {name: (v.backend, v.precision) for name, v in BY_ACCURACY_NAME.items()} == {
+        "paddle": ("paddle", "fp32"), "onnxruntime": ("onnxruntime", "fp32"), "openvino": ("openvino", "fp32"),
+        "onnxruntime-int8": ("onnxruntime", "int8"), "openvino-int8": ("openvino", "int8")}
+    # the accuracy reference reads whichever Paddle graph the export has, with oneDNN
+    assert BY_ACCURACY_NAME["paddle"].model_format == "auto" and BY_ACCURACY_NAME["paddle"].enable_mkldnn
+
+
+def test_the_auto_variant_is_autos_first_choice():
+    for precision in ("fp32", "bf16", "int8"):
+        variant = auto_variant("cpu", precision)
+        assert (variant.backend, variant.precision) == (AUTO_ORDER[("cpu", precision)][0], precision)
+        assert variant.key in TIMED
+    assert auto_variant("gpu", "fp32") is None  # no variant runs on GPU
 
 # ------------------------------------------------------------- pure parts
 
 
 def rows_from_medians(medians_ms, model="HRNet_W18_C", size=224, batch=1):
     """One row per engine key whose only timed run is the given median."""
-    return [make_row(model, size, batch, CHOICES_BY_KEY[key], [ms / 1000]) for key, ms in medians_ms.items()]
+    return [make_row(model, size, batch, TIMED[key], [ms / 1000]) for key, ms in medians_ms.items()]
 
 
 def by_engine(rows, batch=1):
@@ -73,26 +109,7 @@ def test_measure_interleaved_is_round_robin_and_times_with_the_given_clock():
 
 def test_wait_until_idle_returns_at_once_in_an_idle_process():
     # The process's CPU clock barely moves while it sleeps: no spinning threads here.
-    benchmark.wait_until_idle(2.0)  # would take 2 s if it never saw the process idle
-
-
-def test_target_checks_report_pass_miss_and_not_measured():
-    rows = with_ratios(rows_from_medians({
-        "paddle-fp32-onednn-off": 250, "paddle-fp32-pir": 80, "paddle-fp32-legacy": 70,
-        "onnxruntime-fp32": 100, "openvino-fp32": 68, "onnxruntime-int8": 40, "openvino-int8": 36}))
-    a, b, c = target_checks(rows)
-    assert (a.status, b.status, c.status) == ("MISS", "PASS", "MISS")
-    assert "paddle fp32 oneDNN (legacy) 3.57x" in a.detail  # 250 / 70: the faster paddle format counts
-    assert "default CPU path (openvino fp32) 3.68x" in a.detail  # 250 / 68
-    assert "openvino fp32 1.00x" in b.detail and "besides OpenVINO: paddle fp32 oneDNN (legacy) 1.03x" in b.detail
-    assert "openvino int8 1.89x" in c.detail and "openvino fp32 68.0 ms" in c.detail  # 68 / 36
-
-    rows = with_ratios(rows_from_medians({"paddle-fp32-onednn-off": 400, "paddle-fp32-pir": 90,
-                                          "openvino-fp32": 90, "openvino-int8": 40}))
-    assert [ch.status for ch in target_checks(rows)] == ["PASS", "PASS", "PASS"]
-
-    elsewhere = with_ratios(rows_from_medians({"paddle-fp32-onednn-off": 400, "paddle-fp32-pir": 90}, batch=4))
-    assert [ch.status for ch in target_checks(elsewhere)] == ["n/a", "n/a", "n/a"]
+    wait_until_idle(2.0)  # would take 2 s if it never saw the process idle
 
 
 def parse_tables(text):
@@ -112,7 +129,7 @@ def test_format_report_on_given_numbers():
             "cpu": "Test CPU", "logical_cores": "2", "python": "3.11", "paddle": "3.3.1", "onnxruntime": None,
             "openvino": "2026.4", "date": "2026-01-01 00:00"},
         models=[ModelInfo("HRNet_W18_C", 224, 21.3, 4.33)], rows=rows,
-        skipped=[Skipped("HRNet_W18_C", 224, "openvino-bf16", "no bf16 here")], checks=target_checks(rows))
+        skipped=[Skipped("HRNet_W18_C", 224, "openvino-bf16", "no bf16 here")])
     text = format_report(report)
 
     assert "`ppcls-hrnet benchmark --models HRNet_W18_C`" in text
@@ -127,18 +144,16 @@ def test_format_report_on_given_numbers():
     assert body[0][2:] == ["50.0", "20.0", "4.00x", "1.25", "-"]  # 200/50, 50/40, no RSS measured
     assert body[3][2:] == ["160.0", "25.0", "4.00x", "0.80", "-"]  # batch 4: 4 images / 0.16 s
     assert "- HRNet_W18_C 224px, openvino bf16: no bf16 here" in text
-    assert "- PASS (a) paddle fp32 with oneDNN >= 4x faster than oneDNN off" in text
-    # OpenVINO is our CPU fp32 backend; the best other one is shown: 50 ms vs 40, 1.25x
-    assert "- PASS (b)" in text and "fastest besides OpenVINO: paddle fp32 oneDNN (PIR) 1.25x" in text
-    assert "- n/a (c)" in text  # no int8 row
+    assert "- `--backend auto` runs `openvino fp32` for CPU fp32." in text
+    assert "PASS" not in text and "MISS" not in text  # figures only
     assert "int8" not in text.split("## ")[0]  # no int8 note when no int8 engine was chosen
 
 
 def test_export_formats_follow_the_engines():
     def formats(*keys):
-        return benchmark.export_formats([CHOICES_BY_KEY[k] for k in keys])
+        return prepare.export_formats([TIMED[k] for k in keys])
 
-    assert formats(*CHOICES_BY_KEY) == ("pir", "legacy")
+    assert formats(*TIMED) == ("pir", "legacy")
     assert formats("paddle-fp32-pir", "onnxruntime-fp32", "openvino-int8") == ("pir",)
     assert formats("openvino-fp32") == ("legacy",)  # OpenVINO reads the legacy graph when there is one
     assert formats("onnxruntime-int8") == ("pir",)  # ONNX is converted from PIR
@@ -148,11 +163,13 @@ def test_export_formats_follow_the_engines():
 def test_select_engines_takes_keys_and_globs_in_table_order():
     assert select_engines(["openvino-fp32", "paddle-fp32-pir"]) == ("paddle-fp32-pir", "openvino-fp32")
     assert select_engines(["*-int8"]) == ("onnxruntime-int8", "openvino-int8")
-    everything_but_lite = tuple(k for k in CHOICES_BY_KEY if k != "lite-fp32-x86")
+    everything_but_lite = tuple(k for k in TIMED if k != "lite-fp32-x86")
     assert select_engines(["*"]) == everything_but_lite  # Lite needs a helper venv: asked for by name only
     with pytest.raises(ConfigError, match="lite-\\* matches no engine"):
         select_engines(["lite-*"])  # a glob never selects the opt-in lite engine
-    assert select_engines(["*", "lite-fp32-x86"]) == tuple(CHOICES_BY_KEY)
+    assert select_engines(["*", "lite-fp32-x86"]) == tuple(TIMED)
+    with pytest.raises(ConfigError, match="paddle-fp32 matches no engine"):
+        select_engines(["paddle-fp32"])  # the accuracy reference is not a benchmark engine
     with pytest.raises(ConfigError, match="openvino-fp16.*choose from"):
         select_engines(["openvino-fp16"])
 
@@ -162,7 +179,7 @@ def test_select_engines_takes_keys_and_globs_in_table_order():
     ({"engines": ()}, ConfigError), ({"models": ("HRNet_W19_C",)}, UnknownModelError)])
 def test_bad_settings_are_rejected_before_any_work(change, error):
     with pytest.raises(error):
-        benchmark.run_benchmark(BenchmarkSettings(**change), progress=False)
+        run_benchmark(BenchmarkSettings(**change), progress=False)
 
 
 # ------------------------------------------------- one short real run (CLI path)
@@ -199,17 +216,17 @@ def cli_run(tmp_path_factory):
     """
     json_path = tmp_path_factory.mktemp("bench") / "latency.json"
     parser = argparse.ArgumentParser()
-    handler = benchmark.add_arguments(parser)
+    benchmark_command.add_arguments(parser)
     args = parser.parse_args(["--models", "HRNet_W18_small_v1", "--image_size", "32", "--batch_sizes", "1", "2",
                               "--engines", *ENGINES, "--runs", "2", "--warmup", "1", "--settle_ms", "0",
                               "--json", str(json_path), "--no_progress"])
-    real_reason = benchmark.unsupported_reason
+    real_reason = prepare.unsupported_reason
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(benchmark, "unsupported_reason",
-                   lambda c: "bf16 switched off by the test" if c.precision == "bf16" else real_reason(c))
-        mp.setattr(benchmark, "quantize_for_speed", lambda *a, **k: None)
+        mp.setattr(prepare, "unsupported_reason",
+                   lambda v: "bf16 switched off by the test" if v.precision == "bf16" else real_reason(v))
+        mp.setattr(prepare, "quantize_for_speed", lambda *a, **k: None)
         with captured_fd1() as stdout:
-            code = handler(args)
+            code = benchmark_command.run(args)
     return code, stdout[0], json.loads(json_path.read_text())
 
 
@@ -252,20 +269,12 @@ def test_run_ratios_match_the_medians_of_the_recorded_times(cli_run):
             assert r["images_per_s"] == pytest.approx(batch * 1000 / medians[key])
             assert r["speedup_vs_onednn_off"] == pytest.approx(medians["paddle-fp32-onednn-off"] / medians[key])
             assert r["latency_vs_openvino"] is None  # openvino fp32 was not run
-    assert [c["status"] for c in data["checks"]] == ["n/a"] * 3  # targets are for HRNet_W18_C at 224
     assert data["settings"]["engines"] == ENGINES
 
 
 def test_list_engines_prints_the_keys(capsys):
     parser = argparse.ArgumentParser()
-    handler = benchmark.add_arguments(parser)
-    assert handler(parser.parse_args(["--list_engines"])) == 0
+    benchmark_command.add_arguments(parser)
+    assert benchmark_command.run(parser.parse_args(["--list_engines"])) == 0
     keys = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
-    assert keys == list(CHOICES_BY_KEY)
-
-
-def test_the_default_cpu_path_named_in_target_a_is_autos_choice():
-    from ppcls_hrnet.runtime.backends import AUTO_ORDER
-
-    choice = CHOICES_BY_KEY[benchmark.AUTO_CPU_FP32]
-    assert (choice.backend, choice.precision) == (AUTO_ORDER[("cpu", "fp32")][0], "fp32")
+    assert keys == list(TIMED)

@@ -361,7 +361,7 @@ def test_one_request_gets_equal_top1_from_paddle_serving_and_ppcls_hrnet_serve(s
     """The issue's cross-check: the same PaddleClas-shaped request, sent to Paddle Serving
     0.9's pipeline (Paddle 2.6, Python 3.8) and to `ppcls-hrnet serve` (Paddle 3, OpenVINO by
     default) on the same model, answers the same labels, with probabilities within 1e-4."""
-    from ppcls_hrnet.serving.launch import ServerProcess
+    from ppcls_hrnet.evaluation.server_process import ServerProcess
 
     bundle, images = small_bundle
     request = paddleclas_request(*images)

@@ -22,7 +22,8 @@ from ppcls_hrnet.errors import ConfigError, HRNetError
 from ppcls_hrnet.export import export_deployable, onnx_op_types
 from ppcls_hrnet.runtime.paddle.onnx import ensure_onnx
 from ppcls_hrnet.runtime.contract import build_deploy_config, read_deploy_config
-from ppcls_hrnet.export.quantize import (QuantizationError, balanced_order, compare_top1, format_report, load_calibration_images, predict_list, quantize_model)
+from ppcls_hrnet.evaluation.accuracy import compare_top1, format_report, predict_list
+from ppcls_hrnet.export.quantize import QuantizationError, balanced_order, load_calibration_images, quantize_model
 from ppcls_hrnet.models import create_model
 from ppcls_hrnet.runtime.engines.base import BackendUnavailableError
 from ppcls_hrnet.runtime.engines.onnxruntime import OnnxRuntimeEngine

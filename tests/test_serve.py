@@ -18,7 +18,7 @@ import pytest
 
 from ppcls_hrnet.runtime.options import RuntimeOptions
 from ppcls_hrnet.runtime.predictor import ClassificationPredictor
-from ppcls_hrnet.serving.launch import running_server
+from ppcls_hrnet.evaluation.server_process import running_server
 
 MODEL = "HRNet_W18_small_v1"
 PIXEL_LIMIT = r"more pixels than allowed|over the limit of [\d,]+ pixels"

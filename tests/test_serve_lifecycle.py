@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from ppcls_hrnet.serving.launch import ServerProcess, checkout_env, free_port
+from ppcls_hrnet.evaluation.server_process import ServerProcess, checkout_env, free_port
 from test_serve import _samples, b64, call, images_of
 from test_serve_limits import slow_png, wait_until
 

@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 
-from ppcls_hrnet.serving.launch import running_server
+from ppcls_hrnet.evaluation.server_process import running_server
 from test_serve import MODEL, PIXEL_LIMIT, _multipart, _samples, assert_no_traceback, b64, bomb_png, call, images_of
 
 KEY = "s3cret-key-for-tests"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ppcls_hrnet.serving.launch import checkout_env
+from ppcls_hrnet.evaluation.server_process import checkout_env
 
 ROOT = Path(__file__).resolve().parents[1]
 

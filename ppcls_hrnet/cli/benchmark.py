@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 import logging
 
-from ..evaluation.benchmark import (ENGINE_CHOICES, BenchmarkSettings, format_report, run_benchmark,
-                                    select_engines, write_json)
+from ..evaluation.benchmark import run_benchmark
+from ..evaluation.report import format_report, write_json
+from ..evaluation.settings import BenchmarkSettings, select_engines
+from ..runtime.variants import TIMED
 
 logger = logging.getLogger("ppcls_hrnet")
-
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -51,8 +52,8 @@ def settings_from_args(args: argparse.Namespace) -> BenchmarkSettings:
 
 def run(args: argparse.Namespace) -> int:
     if args.list_engines:
-        for choice in ENGINE_CHOICES:
-            print(f"{choice.key:24} {choice.label}")
+        for variant in TIMED.values():
+            print(f"{variant.key:24} {variant.label}")
         return 0
     settings = settings_from_args(args)
     report = run_benchmark(settings, progress=not args.no_progress)

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import argparse
 
-from ..export.quantize import compare_top1, format_report, quantize_model
+from ..evaluation.accuracy import compare_top1, format_report
+from ..export.quantize import quantize_model
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
