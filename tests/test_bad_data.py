@@ -28,7 +28,7 @@ import yaml
 
 from conftest import QUICK_START, fashion_overrides, make_fashion_subset
 from ppcls_hrnet.data import DataError, ImageError, ImageNetDataset, build_dataloader, build_transforms
-from ppcls_hrnet.preprocess import transforms as T
+from ppcls_hrnet.preprocess import image_header, transforms as T
 from ppcls_hrnet.preprocess.transforms import Compose, DecodeImage, RandCropImage, ResizeImage, TransformOp
 from ppcls_hrnet.errors import ConfigError
 
@@ -96,7 +96,7 @@ def test_oversized_png_is_refused_from_its_header_before_decoding():
 
 def test_decoder_errors_become_image_errors(monkeypatch):
     # past our limit, OpenCV's own (2**30 pixels) raises cv2.error: that is what killed the CLI
-    monkeypatch.setattr(T, "MAX_IMAGE_PIXELS", 1 << 31)
+    monkeypatch.setattr(image_header, "MAX_IMAGE_PIXELS", 1 << 31)
     with pytest.raises(ImageError, match=r"not a decodable image \(\d+ bytes\): larger than OpenCV's decoder "
                                          r"limit of 2\*\*30 pixels"):
         DecodeImage()(zero_png(40000, 40000))
@@ -109,9 +109,9 @@ def test_decoder_errors_become_image_errors(monkeypatch):
 def test_header_sizes_are_read_for_each_format(ext, monkeypatch):
     img = np.random.default_rng(0).integers(0, 256, (37, 53, 3), dtype=np.uint8)
     data = encoded(ext, img)
-    assert T.image_size_from_header(data) == (53, 37)
+    assert image_header.image_size_from_header(data) == (53, 37)
     assert DecodeImage()(data).shape == (37, 53, 3)
-    monkeypatch.setattr(T, "MAX_IMAGE_PIXELS", 53 * 37 - 1)
+    monkeypatch.setattr(image_header, "MAX_IMAGE_PIXELS", 53 * 37 - 1)
     decoded = []
     monkeypatch.setattr(T.cv2, "imdecode", lambda *a: decoded.append(1))
     with pytest.raises(ImageError, match="image is 53x37 = 1,961 pixels, over the limit of 1,960"):
@@ -121,20 +121,20 @@ def test_header_sizes_are_read_for_each_format(ext, monkeypatch):
 
 def test_header_sizes_of_hand_made_headers():
     progressive = cv2.imencode(".jpg", np.zeros((37, 53, 3), np.uint8), [cv2.IMWRITE_JPEG_PROGRESSIVE, 1])[1]
-    assert T.image_size_from_header(progressive.tobytes()) == (53, 37)
+    assert image_header.image_size_from_header(progressive.tobytes()) == (53, 37)
     vp8x = b"RIFF\x00\x00\x00\x00WEBPVP8X" + b"\x0a\x00\x00\x00" + b"\x00" * 4 + (99999).to_bytes(3, "little") \
         + (29).to_bytes(3, "little")
-    assert T.image_size_from_header(vp8x) == (100000, 30)
-    assert T.image_size_from_header(b"P5\n# comment\n40000 40000\n255\n") == (40000, 40000)
+    assert image_header.image_size_from_header(vp8x) == (100000, 30)
+    assert image_header.image_size_from_header(b"P5\n# comment\n40000 40000\n255\n") == (40000, 40000)
     top_down_bmp = b"BM" + b"\x00" * 12 + struct.pack("<Iii", 40, 30000, -30000)
-    assert T.image_size_from_header(top_down_bmp) == (30000, 30000)
-    assert T.image_size_from_header(b"\x89PNG\r\n\x1a\n\x00\x00") is None  # too short to tell
-    assert T.image_size_from_header(b"II*\x00") is None  # TIFF: checked after decoding
+    assert image_header.image_size_from_header(top_down_bmp) == (30000, 30000)
+    assert image_header.image_size_from_header(b"\x89PNG\r\n\x1a\n\x00\x00") is None  # too short to tell
+    assert image_header.image_size_from_header(b"II*\x00") is None  # TIFF: checked after decoding
 
 
 def test_formats_without_header_check_are_checked_after_decoding(monkeypatch):
     data = encoded(".tif", np.zeros((20, 30, 3), np.uint8))
-    monkeypatch.setattr(T, "MAX_IMAGE_PIXELS", 599)
+    monkeypatch.setattr(image_header, "MAX_IMAGE_PIXELS", 599)
     with pytest.raises(ImageError, match="image is 30x20 = 600 pixels, over the limit of 599"):
         DecodeImage()(data)
 
@@ -157,9 +157,9 @@ def test_extreme_aspect_ratio_resize_is_refused_naming_sizes():
 
 
 def test_limit_from_the_environment(monkeypatch):
-    assert T.max_image_pixels() == T.DEFAULT_MAX_IMAGE_PIXELS == 1 << 27
+    assert image_header.max_image_pixels() == image_header.DEFAULT_MAX_IMAGE_PIXELS == 1 << 27
     monkeypatch.setenv("PPCLS_HRNET_MAX_IMAGE_PIXELS", "2e9")
-    assert T.max_image_pixels() == 2_000_000_000
+    assert image_header.max_image_pixels() == 2_000_000_000
     monkeypatch.setenv("PPCLS_HRNET_MAX_IMAGE_PIXELS", "100")
     with pytest.raises(ImageError, match="over the limit of 100 pixels"):
         DecodeImage()(encoded(".png", np.zeros((11, 10), np.uint8)))
@@ -435,8 +435,8 @@ def test_the_cli_subprocesses_run_this_checkout(tmp_path):
     interpreter = sys.executable
     if SCRIPT.exists():
         interpreter = SCRIPT.read_text().splitlines()[0][2:].strip()  # the console script's shebang
-    done = subprocess.run([interpreter, "-c", "import ppcls_hrnet.cli, ppcls_hrnet.preprocess.transforms as t; "
-                           "print(ppcls_hrnet.cli.__file__, t.DEFAULT_MAX_IMAGE_PIXELS)"],
+    done = subprocess.run([interpreter, "-c", "import ppcls_hrnet.cli, ppcls_hrnet.preprocess.image_header as h; "
+                           "print(ppcls_hrnet.cli.__file__, h.DEFAULT_MAX_IMAGE_PIXELS)"],
                           cwd=tmp_path, env=cli_env(), capture_output=True, text=True, timeout=60)
     path, limit = done.stdout.split()
     assert Path(path).resolve() == (ROOT / "ppcls_hrnet/cli/__init__.py").resolve() and int(limit) == 1 << 27

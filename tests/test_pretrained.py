@@ -1,21 +1,19 @@
-"""Pretrained weights: resolving, downloading (against a local HTTP server) and loading."""
-import hashlib
+"""Pretrained weights: resolving, downloading into the weights cache (against a local HTTP
+server; the downloader itself is tested in test_download.py) and loading."""
 import logging
 import os
 import pickle
-import socket
-import threading
-import time
-from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import numpy as np
 import paddle
 import pytest
 
 from conftest import apply_reference_weights
+from test_download import FileServer, blob, free_port, server, sha256  # noqa: F401  (fixtures shared)
 from ppcls_hrnet import WeightsError, create_model
 from ppcls_hrnet.models import get_spec, pretrained
-from ppcls_hrnet.models.pretrained import HEAD_PREFIXES, download, load_pretrained, pretrained_url, resolve_weights
+from ppcls_hrnet.models.pretrained import (HEAD_PREFIXES, download_weights, load_pretrained, pretrained_url,
+                                           resolve_weights)
 
 SMALL = "HRNet_W18_small_v1"
 
@@ -189,77 +187,6 @@ def test_models_without_official_weights_say_what_exists(name, use_ssld, message
 # Download against a local server
 # --------------------------------------------------------------------------
 
-class WeightsServer:
-    """A tiny HTTP server on 127.0.0.1 that can honour Range, stall or cut responses."""
-
-    def __init__(self):
-        self.files = {}  # URL path -> bytes
-        self.requests = []  # (path, Range header)
-        self.honour_range = True
-        self.cut_next_after = None  # bytes to send before dropping the next response
-        self.stall_s = 0.0
-        self.httpd = HTTPServer(("127.0.0.1", 0), self._handler())
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                       daemon=True)
-
-    def url(self, path):
-        return f"http://127.0.0.1:{self.httpd.server_port}{path}"
-
-    def _handler(site):
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):
-                site.requests.append((self.path, self.headers.get("Range")))
-                time.sleep(site.stall_s)
-                body = site.files.get(self.path)
-                if body is None:
-                    return self.send_error(404)
-                start = site._range_start(self.headers.get("Range"))
-                if start and start >= len(body):
-                    return self.send_error(416)
-                self.send_response(206 if start else 200)
-                if start:
-                    self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
-                self.send_header("Content-Length", str(len(body) - start))
-                self.end_headers()
-                self.wfile.write(site._payload(body[start:]))
-
-            def log_message(self, *args):
-                pass
-
-        return Handler
-
-    def _range_start(self, header):
-        if not (self.honour_range and header and header.startswith("bytes=")):
-            return 0
-        return int(header[len("bytes="):].split("-")[0])
-
-    def _payload(self, data):
-        cut, self.cut_next_after = self.cut_next_after, None
-        return data if cut is None else data[:cut]
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join(timeout=5)
-
-
-@pytest.fixture
-def server():
-    with WeightsServer() as s:
-        yield s
-
-
-@pytest.fixture
-def blob():
-    return np.random.default_rng(1).bytes(300_000)
-
-
-def sha256(data):
-    return hashlib.sha256(data).hexdigest()
 
 
 def test_pretrained_true_downloads_the_official_file(server, tmp_path, monkeypatch):
@@ -279,86 +206,55 @@ def test_a_url_is_downloaded_once_into_the_default_cache(server, blob, tmp_path,
     monkeypatch.setenv("PPCLS_HRNET_HOME", str(tmp_path / "home"))
     server.files["/w/a.pdparams"] = blob
     first = resolve_weights(server.url("/w/a.pdparams"), get_spec(SMALL))
-    second = download(server.url("/w/a.pdparams"), progress=False)
+    second = download_weights(server.url("/w/a.pdparams"), progress=False)
     assert first == second == str(tmp_path / "home" / "weights" / "a.pdparams")
     assert open(first, "rb").read() == blob
     assert len(server.requests) == 1
 
 
-@pytest.mark.parametrize("where", ["argument", "fragment"])
-def test_a_matching_checksum_is_accepted(server, blob, tmp_path, where):
-    server.files["/a.pdparams"] = blob
-    url, kwargs = server.url("/a.pdparams"), {}
-    if where == "fragment":
-        url += f"#sha256={sha256(blob)}"
-    else:
-        kwargs["sha256"] = sha256(blob).upper()
-    path = download(url, cache_dir=str(tmp_path), progress=False, **kwargs)
-    assert open(path, "rb").read() == blob
+def test_a_weights_url_without_a_file_name_is_cached_as_pdparams(server, blob, tmp_path):
+    server.files["/"] = blob
+    path = download_weights(server.url("/"), cache_dir=str(tmp_path), progress=False)
+    assert path.endswith(".pdparams")
 
 
-def test_a_checksum_mismatch_leaves_nothing_behind(server, blob, tmp_path):
+def test_a_checksum_mismatch_is_a_weights_error_with_the_offline_hint(server, blob, tmp_path):
     server.files["/a.pdparams"] = blob
     wrong = "0" * 64
-    with pytest.raises(WeightsError, match=f"expected {wrong}, got {sha256(blob)}"):
-        download(server.url("/a.pdparams"), cache_dir=str(tmp_path), sha256=wrong, progress=False)
+    with pytest.raises(WeightsError, match=f"expected {wrong}, got {sha256(blob)}.*run again to retry. "
+                                           f"To work offline"):
+        download_weights(server.url("/a.pdparams"), cache_dir=str(tmp_path), sha256=wrong, progress=False)
     assert os.listdir(tmp_path) == []
 
 
-def test_a_cached_file_with_the_wrong_checksum_is_downloaded_again(server, blob, tmp_path):
-    server.files["/a.pdparams"] = blob
-    (tmp_path / "a.pdparams").write_bytes(b"stale")
-    path = download(server.url("/a.pdparams"), cache_dir=str(tmp_path), sha256=sha256(blob), progress=False)
-    assert open(path, "rb").read() == blob
+def test_a_malformed_checksum_is_a_weights_error_without_the_offline_hint(tmp_path):
+    with pytest.raises(WeightsError, match="malformed sha256 checksum") as info:
+        download_weights("http://127.0.0.1:9/a.pdparams#sha256=abc", cache_dir=str(tmp_path))
+    assert "offline" not in str(info.value)
 
 
 def test_http_404_names_url_and_status(server, tmp_path):
     url = server.url("/nope.pdparams")
     with pytest.raises(WeightsError, match=f"{url}: HTTP 404.*local path"):
-        download(url, cache_dir=str(tmp_path), progress=False)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        resolve_weights(url, get_spec(SMALL), cache_dir=str(tmp_path))
 
 
 def test_connection_refused_is_a_clear_error(tmp_path):
     url = f"http://127.0.0.1:{free_port()}/a.pdparams"
     with pytest.raises(WeightsError, match=f"{url}: connection refused.*offline"):
-        download(url, cache_dir=str(tmp_path), progress=False)
+        download_weights(url, cache_dir=str(tmp_path), progress=False)
 
 
-def test_a_stalled_server_times_out(server, blob, tmp_path, monkeypatch):
-    monkeypatch.setattr(pretrained, "TIMEOUT_S", 0.2)
-    server.files["/a.pdparams"] = blob
-    server.stall_s = 0.6
-    with pytest.raises(WeightsError, match="timed out"):
-        download(server.url("/a.pdparams"), cache_dir=str(tmp_path), progress=False)
-
-
-def test_an_interrupted_download_resumes_on_retry(server, blob, tmp_path):
+def test_an_interrupted_download_says_how_to_resume_and_work_offline(server, blob, tmp_path):
     server.files["/a.pdparams"] = blob
     server.cut_next_after = 100_000
-    url = server.url("/a.pdparams")
-    with pytest.raises(WeightsError, match="interrupted.*after 100000 of 300000 bytes"):
-        download(url, cache_dir=str(tmp_path), progress=False)
-    assert os.listdir(tmp_path) == ["a.pdparams.part"]
-    path = download(url, cache_dir=str(tmp_path), sha256=sha256(blob), progress=False)
-    assert open(path, "rb").read() == blob
-    assert server.requests[-1] == ("/a.pdparams", "bytes=100000-")
-    assert os.listdir(tmp_path) == ["a.pdparams"]
+    with pytest.raises(WeightsError, match=r"interrupted.*after 100000 of 300000 bytes\. Run again to resume "
+                                           r"from .*a\.pdparams\.part\. To work offline"):
+        download_weights(server.url("/a.pdparams"), cache_dir=str(tmp_path), progress=False)
 
 
-@pytest.mark.parametrize("leftover, honour_range", [
-    ("garbage", False),  # server answers 200 to a Range request: start over
-    ("too long", True),  # server answers 416: the leftover is no prefix, start over
-])
-def test_a_leftover_part_that_cannot_be_resumed_is_restarted(server, blob, tmp_path, leftover, honour_range):
-    server.files["/a.pdparams"] = blob
-    server.honour_range = honour_range
-    part = b"x" * 1000 if leftover == "garbage" else blob + b"extra"
-    (tmp_path / "a.pdparams.part").write_bytes(part)
-    path = download(server.url("/a.pdparams"), cache_dir=str(tmp_path), progress=False)
-    assert open(path, "rb").read() == blob
+def test_an_unwritable_cache_names_the_weights_cache(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    with pytest.raises(WeightsError, match="cannot create the weights cache.*PPCLS_HRNET_HOME"):
+        download_weights("http://127.0.0.1:9/a.pdparams", cache_dir=str(blocker / "cache"))

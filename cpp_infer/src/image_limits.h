@@ -1,4 +1,4 @@
-// The image size limit of ppcls_hrnet/data/transforms.py: every image the ops
+// The image size limit of ppcls_hrnet/preprocess/image_header.py: every image the ops
 // decode or produce is at most MaxImagePixels() pixels (default 2**27; environment
 // variable PPCLS_HRNET_MAX_IMAGE_PIXELS). DecodeImage reads the size from the
 // header (PNG, JPEG, BMP, GIF, WebP, PPM/PGM) and refuses a larger image before

@@ -1,28 +1,25 @@
 """Pretrained weights: find them (official, URL or local path), download them
-safely, and load PaddleClas ``.pdparams`` state dicts with clear errors.
+into the weights cache (with :mod:`ppcls_hrnet.base.download`), and load
+PaddleClas ``.pdparams`` state dicts with clear errors.
 
 ``create_model(..., pretrained=...)`` calls ``resolve_weights`` then
 ``load_pretrained``; both are usable on their own.
 """
 from __future__ import annotations
 
-import hashlib
-import http.client
 import logging
 import os
 import re
-import socket
-import urllib.error
 import urllib.parse
-import urllib.request
 import warnings
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-from ..errors import WeightsError
+from ..base.download import DownloadError, download
 from ..base.home import HOME_ENV, home_subdir
+from ..errors import WeightsError
 from .spec import ARCH_TABLE, HRNetSpec
 
 logger = logging.getLogger("ppcls_hrnet")
@@ -30,8 +27,6 @@ logger = logging.getLogger("ppcls_hrnet")
 OFFICIAL_URL_BASE = "https://paddle-imagenet-models-name.bj.bcebos.com/dygraph/legendary_models/"
 WEIGHTS_BASE_ENV = "PPCLS_HRNET_WEIGHTS_BASE"
 SUFFIX = ".pdparams"
-TIMEOUT_S = 30.0
-CHUNK_BYTES = 1 << 20
 
 CLASSIFIER_PREFIX = "fc."
 HEAD_PREFIXES = ("last_cls.", "cls_head_conv_list.", "conv_last.", CLASSIFIER_PREFIX)
@@ -82,14 +77,14 @@ def resolve_weights(pretrained, spec: HRNetSpec, use_ssld: bool = False,
     habit). ``use_ssld`` only matters for True.
     """
     if pretrained is True:
-        return download(pretrained_url(spec, use_ssld), cache_dir=cache_dir)
+        return download_weights(pretrained_url(spec, use_ssld), cache_dir=cache_dir)
     if not isinstance(pretrained, (str, os.PathLike)):
         raise WeightsError(
             f"pretrained must be True, a local {SUFFIX} path or an http(s) URL, got {pretrained!r}."
         )
     location = os.fspath(pretrained)
     if _is_url(location):
-        return download(location, cache_dir=cache_dir)
+        return download_weights(location, cache_dir=cache_dir)
     return existing_weights_file(location)
 
 
@@ -121,189 +116,32 @@ def default_cache_dir() -> str:
     return str(home_subdir("weights"))
 
 
-def download(url: str, cache_dir: Optional[str] = None, sha256: Optional[str] = None,
-             progress: bool = True) -> str:
-    """Download ``url`` into the cache (once) and return the local path.
+def download_weights(url: str, cache_dir: Optional[str] = None, sha256: Optional[str] = None,
+                     progress: bool = True) -> str:
+    """Download weights from ``url`` into the weights cache (once); the local path.
 
-    The checksum comes from ``sha256`` or a ``#sha256=<hex>`` URL fragment.
-    Data goes to ``<dest>.part`` and is renamed only when complete and
-    verified; a leftover ``.part`` is resumed with an HTTP Range request.
+    ``base.download.download`` does the work (resume, ``#sha256=`` checks);
+    its failures become WeightsError saying how to do without the network.
     """
-    url, expected = _split_checksum(url, sha256)
-    dest = os.path.join(_make_cache_dir(cache_dir), _file_name(url))
-    if _usable_cached_file(dest, expected):
-        logger.info("using cached weights %s", dest)
-        return dest
-    part = dest + ".part"
-    logger.info("downloading %s to %s", url, dest)
-    _fetch(url, part, progress)
-    _verify_checksum(part, expected, url)
-    os.replace(part, dest)
-    return dest
+    try:
+        return download(url, _weights_cache_dir(cache_dir), sha256=sha256, progress=progress,
+                        unnamed_suffix=SUFFIX)
+    except DownloadError as e:
+        raise WeightsError(f"{e} {_OFFLINE_HINT}" if e.fetch_failed else str(e)) from e
 
 
-def _split_checksum(url: str, sha256: Optional[str]) -> Tuple[str, Optional[str]]:
-    bare_url, fragment = urllib.parse.urldefrag(url)
-    from_url = fragment[len("sha256="):] if fragment.startswith("sha256=") else None
-    given = [c.lower() for c in (sha256, from_url) if c]
-    for checksum in given:
-        if not re.fullmatch(r"[0-9a-f]{64}", checksum):
-            raise WeightsError(f"malformed sha256 checksum {checksum!r} for {bare_url}: expected 64 hex digits.")
-    if len(set(given)) > 1:
-        raise WeightsError(
-            f"two different sha256 checksums for {bare_url}: sha256={given[0]} and "
-            f"#sha256={given[1]} in the URL. Pass only one."
-        )
-    return bare_url, (given[0] if given else None)
-
-
-def _file_name(url: str) -> str:
-    name = os.path.basename(urllib.parse.unquote(urllib.parse.urlsplit(url).path))
-    # URLs without a file name still need a stable, distinct cache entry
-    return name or hashlib.sha256(url.encode()).hexdigest()[:16] + SUFFIX
-
-
-def _make_cache_dir(cache_dir: Optional[str]) -> str:
+def _weights_cache_dir(cache_dir: Optional[str]) -> str:
     path = os.path.expanduser(cache_dir) if cache_dir else default_cache_dir()
     try:
         os.makedirs(path, exist_ok=True)
     except OSError as e:
+        # Said here rather than by the downloader: only here is it known where
+        # the default comes from and how to move it.
         raise WeightsError(
             f"cannot create the weights cache {path!r} ({e.strerror}). "
             f"Pass cache_dir= or set {HOME_ENV} to a writable directory."
         ) from e
     return path
-
-
-def _usable_cached_file(path: str, expected: Optional[str]) -> bool:
-    # Only complete downloads are ever renamed to the final name, so without a
-    # checksum an existing file is trusted.
-    if not os.path.isfile(path):
-        return False
-    if expected is None or _sha256_of(path) == expected:
-        return True
-    logger.warning("cached %s does not match its sha256; downloading it again", path)
-    os.remove(path)
-    return False
-
-
-def _sha256_of(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(CHUNK_BYTES), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _verify_checksum(path: str, expected: Optional[str], url: str) -> None:
-    if expected is None:
-        return
-    got = _sha256_of(path)
-    if got != expected:
-        os.remove(path)
-        raise WeightsError(
-            f"sha256 mismatch for {url}: expected {expected}, got {got}. The download "
-            f"is corrupt or the file changed upstream; the partial file was deleted, "
-            f"run again to retry. {_OFFLINE_HINT}"
-        )
-
-
-def _fetch(url: str, part: str, progress: bool) -> None:
-    """Bring ``part`` up to the full content of ``url``, resuming if possible."""
-    offset = os.path.getsize(part) if os.path.isfile(part) else 0
-    try:
-        response = _open(url, offset)
-    except _RangeNotSatisfiable:
-        # The leftover .part is no prefix of the current file: start over.
-        os.remove(part)
-        offset = 0
-        response = _open(url, offset)
-    with response:
-        if offset and not _is_resumed(response, offset, url):
-            offset = 0  # the server ignored Range and sent the whole file
-        total = _expected_size(response, offset)
-        _stream(response, part, offset, total, progress, url)
-    _check_size(part, total, url)
-
-
-class _RangeNotSatisfiable(Exception):
-    pass
-
-
-def _open(url: str, offset: int):
-    headers = {"User-Agent": "ppcls_hrnet"}
-    if offset:
-        headers["Range"] = f"bytes={offset}-"
-    request = urllib.request.Request(url, headers=headers)
-    try:
-        return urllib.request.urlopen(request, timeout=TIMEOUT_S)
-    except urllib.error.HTTPError as e:
-        e.close()
-        if e.code == 416 and offset:
-            raise _RangeNotSatisfiable() from e
-        raise WeightsError(f"could not download {url}: HTTP {e.code} {e.reason}. {_OFFLINE_HINT}") from e
-    except urllib.error.URLError as e:
-        raise WeightsError(f"could not download {url}: {_describe(e.reason)}. {_OFFLINE_HINT}") from e
-    except (OSError, http.client.HTTPException) as e:
-        raise WeightsError(f"could not download {url}: {_describe(e)}. {_OFFLINE_HINT}") from e
-
-
-def _describe(reason) -> str:
-    if isinstance(reason, socket.gaierror):
-        return f"cannot resolve the host ({reason.strerror or reason})"
-    if isinstance(reason, (socket.timeout, TimeoutError)):
-        return f"no answer within {TIMEOUT_S:g} s (timed out)"
-    if isinstance(reason, ConnectionRefusedError):
-        return "connection refused (is the server up and the port right?)"
-    return str(reason) or type(reason).__name__
-
-
-def _is_resumed(response, offset: int, url: str) -> bool:
-    if response.status != 206:
-        return False
-    content_range = response.headers.get("Content-Range", "")
-    match = re.match(r"bytes (\d+)-", content_range)
-    if match and int(match.group(1)) != offset:
-        raise WeightsError(
-            f"could not resume {url}: asked for bytes from {offset}, the server sent "
-            f"{content_range!r}. Delete the .part file and run again."
-        )
-    return True
-
-
-def _expected_size(response, offset: int) -> Optional[int]:
-    length = response.headers.get("Content-Length")
-    return offset + int(length) if length and length.isdigit() else None
-
-
-def _stream(response, part: str, offset: int, total: Optional[int], progress: bool, url: str) -> None:
-    from tqdm import tqdm
-
-    bar = tqdm(total=total, initial=offset, unit="B", unit_scale=True, unit_divisor=1024,
-               desc=os.path.basename(part)[:-len(".part")], disable=not progress)
-    with bar, open(part, "ab" if offset else "wb") as out:
-        try:
-            for chunk in iter(lambda: response.read(CHUNK_BYTES), b""):
-                out.write(chunk)
-                bar.update(len(chunk))
-        except (OSError, http.client.HTTPException) as e:
-            raise _interrupted(url, part, total, _describe(e)) from e
-
-
-def _check_size(part: str, total: Optional[int], url: str) -> None:
-    # Compare the file, not the bytes this call wrote: that also catches a
-    # .part another process appended to.
-    if total is not None and os.path.getsize(part) != total:
-        raise _interrupted(url, part, total, "the connection closed early")
-
-
-def _interrupted(url: str, part: str, total: Optional[int], why: str) -> WeightsError:
-    have = os.path.getsize(part)
-    of_total = f" of {total}" if total is not None else ""
-    return WeightsError(
-        f"download of {url} was interrupted ({why}) after {have}{of_total} bytes. "
-        f"Run again to resume from {part}. {_OFFLINE_HINT}"
-    )
 
 
 # --------------------------------------------------------------------------

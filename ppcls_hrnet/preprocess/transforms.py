@@ -15,25 +15,25 @@ PaddleClas (it hands them to cv2.resize). Pure numpy + cv2: no paddle here.
 
 Image size limit: every image these ops decode or make is at most
 `max_image_pixels()` pixels (default 2**27, about 134 megapixels; environment
-variable PPCLS_HRNET_MAX_IMAGE_PIXELS, or set MAX_IMAGE_PIXELS here).
-DecodeImage refuses a larger image from its header, before decoding it (PNG,
-JPEG, BMP, GIF, WebP, PPM/PGM; other formats after decoding), and resizes refuse
-a larger output (a 30000x2 image resized to short side 256 would be ~1e9
-pixels). Any failure of one image is an ImageError: the caller reports or
-skips that image and goes on with the others.
+variable PPCLS_HRNET_MAX_IMAGE_PIXELS, or set MAX_IMAGE_PIXELS in
+:mod:`.image_header`). DecodeImage refuses a larger image from its header,
+before decoding it (PNG, JPEG, BMP, GIF, WebP, PPM/PGM; other formats after
+decoding), and resizes refuse a larger output (a 30000x2 image resized to
+short side 256 would be ~1e9 pixels). Any failure of one image is an
+ImageError: the caller reports or skips that image and goes on with the
+others.
 """
 import difflib
 import inspect
 import math
 import numbers
-import os
-import struct
 
 import cv2
 import numpy as np
 
 from ..errors import ConfigError
 from .errors import ImageError
+from .image_header import MAX_IMAGE_PIXELS_ENV, image_size_from_header, max_image_pixels, pixel_limit_error
 
 # PaddleClas's cv2 interpolation names; None means bilinear there too.
 INTERPOLATIONS = {
@@ -46,128 +46,6 @@ INTERPOLATIONS = {
 
 # Layouts an op can see: encoded bytes before DecodeImage, then an image array.
 BYTES, HWC, CHW = "bytes", "hwc", "chw"
-
-# ---- image size limit ----
-# Why 2**27 (134,217,728) pixels: above every camera photo (a 102 MP medium-format
-# frame fits) and any sane training or prediction input, while the largest image
-# allowed still decodes to 384 MB (3 bytes a pixel) and its float32 copy in
-# NormalizeImage to 1.5 GB: several loader workers can hold one each. OpenCV's
-# own decoder limit is 2**30 pixels (3 GB decoded), too much for a data loader.
-DEFAULT_MAX_IMAGE_PIXELS = 1 << 27
-MAX_IMAGE_PIXELS_ENV = "PPCLS_HRNET_MAX_IMAGE_PIXELS"
-# Set to an int to override the environment variable and the default in-process.
-MAX_IMAGE_PIXELS = None
-
-
-def max_image_pixels():
-    """The largest image (width x height) the ops decode or produce."""
-    if MAX_IMAGE_PIXELS is not None:
-        return int(MAX_IMAGE_PIXELS)
-    text = os.environ.get(MAX_IMAGE_PIXELS_ENV, "").strip()
-    if not text:
-        return DEFAULT_MAX_IMAGE_PIXELS
-    try:
-        limit = int(float(text)) if any(c in text for c in ".eE") else int(text)
-    except (ValueError, OverflowError):
-        limit = 0
-    if limit <= 0:
-        raise ConfigError(f"{MAX_IMAGE_PIXELS_ENV}={text!r} is not a positive number of pixels "
-                          f"(e.g. {DEFAULT_MAX_IMAGE_PIXELS} or 2e8); unset it for the default")
-    return limit
-
-
-def _over_limit(width, height, what):
-    """ImageError for an image of width x height over the limit; None if it fits."""
-    limit = max_image_pixels()
-    if width * height <= limit:
-        return None
-    return ImageError(f"{what} {width}x{height} = {width * height:,} pixels, over the limit of {limit:,} "
-                      f"pixels; downscale or crop the image, or raise the limit with "
-                      f"{MAX_IMAGE_PIXELS_ENV}=N if you have the memory")
-
-
-def image_size_from_header(data):
-    """(width, height) read from a PNG, JPEG, BMP, GIF, WebP or PPM/PGM header
-    without decoding; None for other formats or headers too short to tell."""
-    # JPEG metadata (EXIF, ICC profiles) can come before its size: read up to 1 MB
-    data = bytes(data[:1 << 20])
-    try:
-        if data.startswith(b"\x89PNG\r\n\x1a\n") and data[12:16] == b"IHDR":
-            return struct.unpack(">II", data[16:24])
-        if data.startswith(b"\xff\xd8"):
-            return _jpeg_size(data)
-        if data.startswith(b"BM"):
-            (header_size,) = struct.unpack("<I", data[14:18])
-            if header_size == 12:  # OS/2 BITMAPCOREHEADER
-                width, height = struct.unpack("<HH", data[18:22])
-            else:
-                width, height = struct.unpack("<ii", data[18:26])
-            return abs(width), abs(height)  # negative height: top-down rows
-        if data[:6] in (b"GIF87a", b"GIF89a"):
-            return struct.unpack("<HH", data[6:10])
-        if data.startswith(b"RIFF") and data[8:12] == b"WEBP":
-            return _webp_size(data)
-        if data[:2] in (b"P2", b"P3", b"P5", b"P6"):
-            return _pnm_size(data)
-    except struct.error:  # truncated header: the decoder will say what is wrong
-        return None
-    return None
-
-
-def _jpeg_size(data):
-    # Walk the marker segments to the first start-of-frame (SOF0..SOF15 but
-    # DHT C4, JPG C8, DAC CC): its height and width are the image size.
-    pos = 2
-    while pos + 4 <= len(data):
-        if data[pos] != 0xFF:
-            return None
-        marker = data[pos + 1]
-        if marker == 0xFF:  # fill byte
-            pos += 1
-            continue
-        if marker in (0x01, *range(0xD0, 0xD8)):  # standalone markers
-            pos += 2
-            continue
-        (length,) = struct.unpack(">H", data[pos + 2:pos + 4])
-        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
-            height, width = struct.unpack(">HH", data[pos + 5:pos + 9])
-            return width, height
-        if marker == 0xDA or length < 2:  # scan data or a broken segment: give up
-            return None
-        pos += 2 + length
-    return None
-
-
-def _webp_size(data):
-    chunk = data[12:16]
-    if chunk == b"VP8X":  # extended: 24-bit canvas width-1, height-1
-        return (int.from_bytes(data[24:27], "little") + 1, int.from_bytes(data[27:30], "little") + 1)
-    if chunk == b"VP8L" and len(data) >= 25 and data[20] == 0x2F:  # lossless: 14-bit width-1, height-1
-        bits = int.from_bytes(data[21:25], "little")
-        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
-    if chunk == b"VP8 " and data[23:26] == b"\x9d\x01\x2a":  # lossy: 14-bit width, height
-        width, height = struct.unpack("<HH", data[26:30])
-        return width & 0x3FFF, height & 0x3FFF
-    return None
-
-
-def _pnm_size(data):
-    fields, pos = [], 2
-    while len(fields) < 2 and pos < len(data):
-        if data[pos:pos + 1] == b"#":  # comment to the end of the line
-            end = data.find(b"\n", pos)
-            pos = len(data) if end < 0 else end + 1
-        elif data[pos:pos + 1].isspace():
-            pos += 1
-        else:
-            end = pos
-            while end < len(data) and data[end:end + 1].isdigit():
-                end += 1
-            if end == pos:
-                return None
-            fields.append(int(data[pos:end]))
-            pos = end
-    return tuple(fields) if len(fields) == 2 else None
 
 
 def _opencv_message(err):
@@ -348,7 +226,7 @@ class DecodeImage(TransformOp):
         if len(data) == 0:
             raise ImageError("empty image file")
         size = image_size_from_header(data)
-        error = None if size is None else _over_limit(*size, "image is")
+        error = None if size is None else pixel_limit_error(*size, "image is")
         if error is not None:  # refused before the decoder allocates it
             raise error
         try:
@@ -357,7 +235,7 @@ class DecodeImage(TransformOp):
             raise ImageError(f"not a decodable image ({len(data)} bytes): {_opencv_message(err)}") from None
         if img is None:
             raise ImageError(f"not a decodable image ({len(data)} bytes)")
-        error = _over_limit(img.shape[1], img.shape[0], "image is")
+        error = pixel_limit_error(img.shape[1], img.shape[0], "image is")
         if error is not None:  # a format whose header we do not read
             raise error
         if self.to_rgb:
