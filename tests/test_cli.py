@@ -2,7 +2,9 @@
 import ast
 import json
 
-from ppcls_hrnet.cli import main
+from ppcls_hrnet.cli import build_parser, main
+from ppcls_hrnet.config import PREDICT_SCHEMA
+from ppcls_hrnet.runtime.options import PREDICTOR_OPTIONS
 
 
 def test_models_table_is_measured_and_cached(tmp_path, monkeypatch, capsys):
@@ -51,3 +53,13 @@ def test_train_eval_infer_through_the_cli(tmp_path, capsys):
     # no weights: a plain error, not random predictions
     assert main(["infer", *common, "-o", f"Infer.infer_imgs={one_image}"]) == 2
     assert "infer needs trained weights" in capsys.readouterr().err
+
+
+def test_predict_flags_and_deploy_config_differ_only_in_paddleclas_defaults():
+    flags = build_parser("predict").parse_args(["predict", "--infer_imgs", "photo.jpg"])
+    deploy_keys = {**PREDICT_SCHEMA.fields["Global"].fields, **PREDICT_SCHEMA.fields["PostProcess"].fields["Topk"].fields}
+    shared = [name for name in PREDICTOR_OPTIONS if name != "cpu_pinning"]  # a serve flag only
+    differing = {name: (getattr(flags, name), deploy_keys[name].default) for name in shared
+                 if getattr(flags, name) != deploy_keys[name].default}
+    # PaddleClas's deploy/configs and predict_cls.py: an 8000 MB pool, Paddle Inference
+    assert differing == {"gpu_mem": (500, 8000), "backend": ("auto", "paddle")}

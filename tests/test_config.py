@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ppcls_hrnet.config import TRAIN_SCHEMA, TRANSFORM_OPS, Config, load_config, validate_config
+from ppcls_hrnet.config import TRAIN_SCHEMA, Config, load_config, validate_config
 from ppcls_hrnet.errors import ConfigError
 
 from ppcls_hrnet.models import get_spec, list_models
@@ -192,12 +192,6 @@ def test_quick_start_config():
     assert cfg.Infer.PostProcess.class_id_map_file == "./dataset/fashion_mnist/label_names.txt"
     resize = [op["ResizeImage"] for op in cfg.Infer.transforms if "ResizeImage" in op]
     assert resize == [{"size": height}]
-
-
-def test_schema_op_names_are_the_transforms_modules_ops():
-    from ppcls_hrnet.preprocess.transforms import OPS
-
-    assert sorted(TRANSFORM_OPS) == sorted(OPS)
 
 
 def test_every_config_transform_list_builds():

@@ -6,9 +6,11 @@ import sys
 
 from ..api import create_predictor
 from ..base.process import add_bool_flag
-from ..runtime.backends import BACKEND_NAMES
-from ..runtime.options import PRECISIONS
+from ..runtime.options import PREDICTOR_OPTIONS, add_flags
 from ..runtime.results import PREDICT_COMPLETE, format_result, save_results
+
+# cpu_pinning is for several processes sharing the cores: `serve --workers`
+PREDICT_OPTIONS = tuple(option for name, option in PREDICTOR_OPTIONS.items() if name != "cpu_pinning")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -18,19 +20,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "(default: PaddleClas's official weights, downloaded once)")
     add_bool_flag(p, "--use_ssld", False, "official SSLD weights for --model_name")
     p.add_argument("--inference_model_dir", default=None, help="an exported model (has inference.yml)")
-    p.add_argument("--backend", default="auto", choices=["auto", *BACKEND_NAMES],
-                   help="auto: the fastest installed engine for the precision (default)")
-    p.add_argument("--precision", default=None, choices=PRECISIONS, help="default fp32 (fp16 with --use_fp16)")
-    add_bool_flag(p, "--use_gpu", False, "run on GPU (needs paddlepaddle-gpu)")
-    p.add_argument("--gpu_mem", type=int, default=500, help="initial GPU memory pool, MB")
-    add_bool_flag(p, "--use_tensorrt", False, "Paddle Inference with TensorRT (GPU build with TensorRT)")
-    add_bool_flag(p, "--use_fp16", False, "half precision (GPU)")
-    add_bool_flag(p, "--enable_mkldnn", True, "Paddle Inference CPU: oneDNN kernels")
-    add_bool_flag(p, "--ir_optim", True, "Paddle Inference graph optimisation")
-    p.add_argument("--cpu_num_threads", type=int, default=2)
-    p.add_argument("--batch_size", type=int, default=1)
-    p.add_argument("--topk", type=int, default=None, help="default: the model's inference.yml (5)")
-    p.add_argument("--class_id_map_file", default=None, help="lines `<class id> <label name>`")
+    add_flags(p, PREDICT_OPTIONS)
     p.add_argument("--resize_short", type=int, default=None,
                    help="default crop_size x 256/224 (or the exported model's)")
     p.add_argument("--crop_size", type=int, default=None, help="default: the model's native size, 224 for "

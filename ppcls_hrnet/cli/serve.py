@@ -7,16 +7,24 @@ from __future__ import annotations
 
 import argparse
 import os
+from dataclasses import replace
 
 from ..base.process import add_bool_flag
 from ..errors import ConfigError
 from ..export.in_subprocess import export_in_subprocess
-from ..runtime.backends import BACKEND_NAMES
-from ..runtime.options import PRECISIONS
+from ..runtime.options import PREDICTOR_OPTIONS, add_flags
 from ..serving.settings import (API_KEY_ENV, DEFAULT_GRACEFUL_TIMEOUT, DEFAULT_MAX_BODY_MB, DEFAULT_MAX_IMAGE_PIXELS,
                                 DEFAULT_MAX_IMAGES, DEFAULT_MAX_QUEUE, DEFAULT_NAME, DEFAULT_PORT, DEFAULT_TIMEOUT,
                                 DEFAULT_WORKERS, ServeSettings, default_workers)
 from ..serving.supervisor import serve
+
+# serve has no --use_fp16 to fall back on, so its precision is plainly fp32
+# unless given; its backend and precision flags have never shown a help text.
+SERVE_OPTIONS = (
+    replace(PREDICTOR_OPTIONS["backend"], help=""),
+    replace(PREDICTOR_OPTIONS["precision"], default="fp32", help=""),
+    PREDICTOR_OPTIONS["cpu_pinning"],
+)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -36,10 +44,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="math threads per worker (default: available cores / workers)")
     p.add_argument("--name", default=DEFAULT_NAME,
                    help=f"Paddle Serving service name: POST /<name>/prediction (default {DEFAULT_NAME})")
-    p.add_argument("--backend", default="auto", choices=["auto", *BACKEND_NAMES])
-    p.add_argument("--precision", default="fp32", choices=PRECISIONS)
-    add_bool_flag(p, "--cpu_pinning", None, "OpenVINO's ENABLE_CPU_PINNING (default: off with several workers, "
-          "which would pin their threads to the same cores)")
+    add_flags(p, SERVE_OPTIONS)
     p.add_argument("--api_key", default=None, help=f"require `Authorization: Bearer KEY` on every route but "
                    f"/v2/health/*; prefer the environment variable {API_KEY_ENV} (a flag shows in `ps`)")
     p.add_argument("--max_body_mb", type=float, default=DEFAULT_MAX_BODY_MB,

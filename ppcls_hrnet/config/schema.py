@@ -11,17 +11,15 @@ table; the code that uses the key reads it from the validated config.
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import List
 
+from ..preprocess.transforms import OPS
+from ..runtime.options import PREDICTOR_OPTIONS
 from .schema_types import BOOL, FLOAT, FREE, INT, NULL, STR, Field, ListOf, OpList, Section, Unsupported, Variants
 
 # Op names only: each op's parameters are checked by the transforms module.
-# DecodeImage decodes every image to 3 channels (as PaddleClas's cv2 decoder
-# does), which is how grayscale datasets such as Fashion-MNIST feed the model.
-TRANSFORM_OPS = (
-    "DecodeImage", "ResizeImage", "RandCropImage", "RandFlipImage",
-    "CropImage", "Pad", "RandomCropImage", "NormalizeImage", "RandomErasing", "ToCHWImage",
-)
+TRANSFORM_OPS = tuple(OPS)
 DEVICES = ("cpu", "gpu", "xpu", "npu", "mlu")
 
 
@@ -195,10 +193,18 @@ TRAIN_SCHEMA = Section({
 # ---------------------------------------------------------------- deploy
 
 
-def _backends() -> List[str]:
-    from ..runtime.backends import BACKENDS
+_KINDS = {bool: BOOL, int: INT, str: STR}
 
-    return ["auto", *BACKENDS]
+
+def _predictor_field(name: str, **paddleclas) -> Field:
+    """A predictor option (runtime/options.py's table) as a deploy-config key. ``paddleclas``
+    replaces what PaddleClas's deploy configs define differently: a default, and the doc saying
+    what that default means."""
+    option = replace(PREDICTOR_OPTIONS[name], **paddleclas)
+    kinds, choices = _KINDS[option.kind], option.choices
+    if option.default is None:  # unset (null) is a value, offered with the choices
+        kinds, choices = (kinds, NULL), choices and (*choices, None)
+    return Field(kinds, option.default, option.help, choices=choices, min=option.minimum)
 
 
 # PaddleClas's deploy/configs/*.yaml (read with its deploy/python/predict_cls.py)
@@ -240,14 +246,14 @@ PREDICT_SCHEMA = Section({
     "Global": {
         "infer_imgs": Field((STR, ListOf(STR)), doc="image file(s), folder(s) or http(s) URL(s)"),
         "inference_model_dir": Field(STR, doc="exported model directory (with inference.yml)"),
-        "batch_size": Field(INT, 1, min=1),
-        "use_gpu": Field(BOOL, False),
-        "gpu_mem": Field(INT, 8000, "initial GPU memory pool, MB", min=1),
-        "enable_mkldnn": Field(BOOL, True, "Paddle Inference CPU: oneDNN kernels"),
-        "cpu_num_threads": Field(INT, 2, min=1),
-        "ir_optim": Field(BOOL, True),
-        "use_tensorrt": Field(BOOL, False, "Paddle Inference + TensorRT (GPU build with TensorRT)"),
-        "use_fp16": Field(BOOL, False, "half precision (GPU)"),
+        "batch_size": _predictor_field("batch_size"),
+        "use_gpu": _predictor_field("use_gpu"),
+        "gpu_mem": _predictor_field("gpu_mem", default=8000),
+        "enable_mkldnn": _predictor_field("enable_mkldnn"),
+        "cpu_num_threads": _predictor_field("cpu_num_threads"),
+        "ir_optim": _predictor_field("ir_optim"),
+        "use_tensorrt": _predictor_field("use_tensorrt"),
+        "use_fp16": _predictor_field("use_fp16"),
         "use_int8": Field(BOOL, False, "the int8 model made by `ppcls-hrnet quantize` (same as precision: int8)"),
         "use_onnx": Field(BOOL, False, "run inference.onnx on ONNX Runtime (same as backend: onnxruntime)"),
         # PaddleClas's Python predictor reads benchmark; its deploy configs carry
@@ -264,11 +270,11 @@ PREDICT_SCHEMA = Section({
         "use_npu": Field(BOOL, False, rule=_no_device("use_npu")),
         "use_xpu": Field(BOOL, False, rule=_no_device("use_xpu")),
         "use_mlu": Field(BOOL, False, rule=_no_device("use_mlu")),
-        "backend": Field(STR, "paddle", "paddle | onnxruntime | openvino | auto (fastest installed)",
-                         choices=_backends),
-        "precision": Field((STR, NULL), None, "fp32 | fp16 | bf16 | int8; null: fp32 (fp16 with use_fp16, "
-                                              "int8 with use_int8)",
-                           choices=("fp32", "fp16", "bf16", "int8", None)),
+        # PaddleClas's predict_cls.py runs Paddle Inference unless told otherwise
+        "backend": _predictor_field("backend", default="paddle",
+                                    help="paddle | onnxruntime | openvino | auto (fastest installed)"),
+        "precision": _predictor_field("precision", help="fp32 | fp16 | bf16 | int8; null: fp32 (fp16 with "
+                                                        "use_fp16, int8 with use_int8)"),
         "save_dir": Field((STR, NULL), None, "also write the results to SAVE_DIR/predictions.json"),
         # PP-ShiTu (inference_general.yaml, inference_det.yaml, ...)
         "det_inference_model_dir": _shitu("the detection model"),
@@ -282,9 +288,9 @@ PREDICT_SCHEMA = Section({
     "PostProcess": {
         "main_indicator": Field(STR, "Topk", "the post-processing whose result is printed", choices=("Topk",)),
         "Topk": {
-            "topk": Field((INT, NULL), None, "null: the model's inference.yml (5)"),
-            "class_id_map_file": Field((STR, NULL), None, "null: the labels in inference.yml; PaddleClas's "
-                                                          "absent imagenet1k_label_list.txt: the bundled one"),
+            "topk": _predictor_field("topk"),
+            "class_id_map_file": _predictor_field("class_id_map_file", help="null: the labels in inference.yml; "
+                                                  "PaddleClas's absent imagenet1k_label_list.txt: the bundled one"),
             "delimiter": Field((STR, NULL), None, "separator of class_id_map_file lines (a space)",
                                rule=_delimiter_problem),
         },
