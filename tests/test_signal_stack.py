@@ -9,7 +9,7 @@ SCRIPT = textwrap.dedent("""
     import faulthandler, gc, signal, subprocess, sys, time
     import numpy as np
     import openvino as ov, openvino.opset13 as ops
-    from ppcls_hrnet import signal_stack
+    from ppcls_hrnet.runtime.engines import signal_stack
     faulthandler.enable()  # pytest's default: an alternate stack that stays valid
     original = signal_stack.current()
 
@@ -61,7 +61,7 @@ def test_engines_freed_out_of_order_leave_the_stack_as_it_was(tmp_path):
     pytest.importorskip("openvino")
     from onnx import TensorProto, helper
 
-    from ppcls_hrnet import signal_stack
+    from ppcls_hrnet.runtime.engines import signal_stack
     from ppcls_hrnet.runtime.engines.openvino import OpenVINOEngine
 
     graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "relu",

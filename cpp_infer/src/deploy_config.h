@@ -1,5 +1,5 @@
 // inference.yml, the deploy contract written beside every exported model
-// (ppcls_hrnet/deploy_contract.py): model files, input, softmax, preprocessing, top-k, labels.
+// (ppcls_hrnet/runtime/contract.py): model files, input, softmax, preprocessing, top-k, labels.
 #pragma once
 
 #include <map>

@@ -1,4 +1,4 @@
-// Which images to read, as ppcls_hrnet/data/images.py lists them: a file, or a
+// Which images to read, as ppcls_hrnet/preprocess/images.py lists them: a file, or a
 // folder walked recursively (os.walk: symlinked folders not entered) and sorted.
 #pragma once
 

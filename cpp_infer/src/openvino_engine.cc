@@ -22,7 +22,7 @@ bool MakeDirs(const std::string& path) {
   return stat(path.c_str(), &info) == 0 && S_ISDIR(info.st_mode);
 }
 
-// "default": $PPCLS_HRNET_HOME/openvino_cache (home: ~/.cache/ppcls_hrnet), as ppcls_hrnet/home.py;
+// "default": $PPCLS_HRNET_HOME/openvino_cache (home: ~/.cache/ppcls_hrnet), as ppcls_hrnet/base/home.py;
 // "" when there is none or it cannot be made (a read-only home only costs compile time).
 std::string CacheDir(const std::string& option) {
   std::string path = option;

@@ -1,4 +1,4 @@
-// Softmax and top-k as ppcls_hrnet/postprocess.py's Topk does them.
+// Softmax and top-k as ppcls_hrnet/runtime/postprocess.py's Topk does them.
 #pragma once
 
 #include <string>

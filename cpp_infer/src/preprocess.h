@@ -1,5 +1,5 @@
 // The preprocessing ops of inference.yml (PreProcess.transform_ops), one class
-// per op, with the parameters and semantics of ppcls_hrnet/data/transforms.py:
+// per op, with the parameters and semantics of ppcls_hrnet/preprocess/transforms.py:
 //
 //   DecodeImage     encoded bytes -> HWC uint8 (cv::imdecode IMREAD_COLOR; to_rgb, channel_first)
 //   ResizeImage     resize_short (PaddleClas's rounding) or a fixed [w, h]; cv::resize interpolation

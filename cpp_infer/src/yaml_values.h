@@ -1,5 +1,5 @@
 // YAML values as Python's PyYAML reads them (YAML 1.1 implicit types), so the
-// C++ ops accept and refuse exactly the parameters ppcls_hrnet/data/transforms.py does.
+// C++ ops accept and refuse exactly the parameters ppcls_hrnet/preprocess/transforms.py does.
 #pragma once
 
 #include <array>

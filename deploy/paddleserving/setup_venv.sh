@@ -69,7 +69,7 @@ assert paddle.__version__ == "2.6.2", paddle.__version__
 import requests  # noqa: F401  (after paddle: the charset-normalizer crash)
 from paddle_serving_server.web_service import WebService, Op  # noqa: F401
 from paddle_serving_app.local_predict import LocalPredictor  # noqa: F401
-from ppcls_hrnet.deploy_contract import read_deploy_config  # noqa: F401
+from ppcls_hrnet.runtime.contract import read_deploy_config  # noqa: F401
 print("setup_venv.sh: paddle", paddle.__version__, "on Python", sys.version.split()[0], file=sys.stderr)
 EOF
 )

@@ -89,7 +89,7 @@ def compare_preprocess(section, deploy) -> None:
     The model is always fed as it was exported (inference.yml); the section is
     never applied, so a difference is reported, not followed.
     """
-    from ppcls_hrnet.data import build_transforms
+    from ppcls_hrnet.preprocess.transforms import build_transforms
 
     where = deploy.model_dir / "inference.yml"
     ops = section.get("transform_ops") if isinstance(section, dict) else None

@@ -18,6 +18,9 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 from ..errors import HRNetError
+from ..runtime.contract import read_deploy_config, register_model_files
+from ..runtime.lite.env import ensure_helper_env
+from ..runtime.postprocess import default_label_list
 
 TARGETS = ("arm", "x86", "arm,opencl")
 # the demo config's runtime_device (informational: the .nb decides where kernels run)
@@ -55,8 +58,6 @@ def _legacy_files(deploy):
 
 def run_opt(args: List[str], what: str, timeout: float = OPT_TIMEOUT, check: bool = True) -> str:
     """Run the helper venv's paddle_lite_opt; its failure becomes one clear line."""
-    from ..runtime.lite.env import ensure_helper_env
-
     python = ensure_helper_env()
     opt = python.parent / "paddle_lite_opt"
     try:
@@ -90,8 +91,6 @@ class LiteResult:
 
 def convert_to_lite(model_dir, valid_targets: str = "arm", optimize_out: Optional[str] = None,
                     enable_fp16: bool = False, quant_model: bool = False, say=None) -> LiteResult:
-    from ..runtime.contract import read_deploy_config, register_model_files
-
     say = say or (lambda m: print(m, file=sys.stderr, flush=True))
     target = check_target(valid_targets)
     if quant_model:
@@ -138,8 +137,6 @@ def convert_to_lite(model_dir, valid_targets: str = "arm", optimize_out: Optiona
 
 def write_label_file(deploy, path: Path) -> None:
     """PaddleClas's label_path format: ``<class id> <name>`` per line."""
-    from ..runtime.postprocess import default_label_list
-
     labels = deploy.label_list or default_label_list(deploy.class_num) or [str(i) for i in range(deploy.class_num)]
     path.write_text("".join(f"{i} {name}\n" for i, name in enumerate(labels)), encoding="utf-8")
 
@@ -220,8 +217,6 @@ class OpsReport:
 
 def model_ops_report(model_dir, valid_targets: str = "arm") -> OpsReport:
     """opt's ``--print_model_ops=true`` report: which of the model's ops Lite runs on ``valid_targets``."""
-    from ..runtime.contract import read_deploy_config
-
     target = check_target(valid_targets)
     legacy, params = _legacy_files(read_deploy_config(model_dir))
     text = run_opt([f"--model_file={legacy}", f"--param_file={params}", "--print_model_ops=true",

@@ -31,7 +31,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Sequence, Tuple
 
+from ..base.process import run_guarded
 from ..errors import HRNetError
+from ..runtime.contract import read_deploy_config, register_model_files
+from ..runtime.paddle.program import legacy_block
 
 SERVER_CONF = "serving_server_conf.prototxt"
 CLIENT_CONF = "serving_client_conf.prototxt"
@@ -72,8 +75,6 @@ def format_prototxt(feed_vars: Sequence[ServingVar], fetch_vars: Sequence[Servin
 
 def serving_vars(model_dir) -> Tuple[List[ServingVar], List[ServingVar]]:
     """(feed vars, fetch vars) of an exported model, checked against its inference.yml."""
-    from ..runtime.contract import read_deploy_config
-
     deploy = read_deploy_config(model_dir)
     legacy = deploy.legacy_program("Paddle Serving (Paddle 2.6)", ServingConfError)
     feeds, fetches = _program_io(legacy)
@@ -104,9 +105,7 @@ class _ProgramVar:
 
 def _program_io(model_file: Path) -> Tuple[List[_ProgramVar], List[_ProgramVar]]:
     """The variables the legacy program's feed ops write and its fetch ops read, in column order."""
-    from ..runtime.model_files import _legacy_block
-
-    block = _legacy_block(model_file)
+    block = legacy_block(model_file)
     descs = {v.name: v for v in block.vars}
 
     def var(name: str) -> _ProgramVar:
@@ -138,8 +137,6 @@ def write_serving_confs(model_dir) -> Dict[str, Path]:
 
     Returns {"serving_server_conf": path, "serving_client_conf": path}.
     """
-    from ..runtime.contract import register_model_files
-
     model_dir = Path(model_dir)
     feeds, fetches = serving_vars(model_dir)
     text = format_prototxt(feeds, fetches)
@@ -153,8 +150,6 @@ def write_serving_confs(model_dir) -> Dict[str, Path]:
 
 def main(argv=None) -> int:
     import argparse
-
-    from ..base.process import run_guarded
 
     parser = argparse.ArgumentParser(
         prog="python -m ppcls_hrnet.export.serving",

@@ -24,8 +24,9 @@ from typing import Dict, List, Optional
 import numpy as np
 import yaml
 
-from ..preprocess.transforms import Compose, build_transforms
 from ..errors import ConfigError, HRNetError
+from ..preprocess.transforms import Compose, build_transforms
+from .postprocess import default_label_list, load_label_map
 
 DEPLOY_FILE = "inference.yml"
 FORMAT_VERSION = 1
@@ -145,8 +146,6 @@ def deploy_config_content(model_name: str, class_num: int, files: Dict[str, str]
     """The inference.yml mapping; checks the transforms (a YAML op list) with
     deploy_transforms. Without a label list a 1000-class model gets the
     ImageNet-1k names."""
-    from .postprocess import default_label_list
-
     transforms = deploy_transforms(transform_ops, image_shape, shape_source)
     if label_list is None:
         label_list = default_label_list(class_num)
@@ -180,8 +179,6 @@ def imagenet_transform_ops(resize_short: int = 256, crop_size: int = 224) -> lis
 
 
 def _label_list(class_id_map_file, class_num: int) -> Optional[List[str]]:
-    from .postprocess import load_label_map
-
     mapping = load_label_map(class_id_map_file)
     if mapping is None:
         return None

@@ -14,7 +14,7 @@ logger = logging.getLogger("ppcls_hrnet")
 
 # PaddleClas's ppcls/utils/imagenet1k_label_list.txt, shipped with the package
 # so ImageNet models print class names without a PaddleClas checkout.
-IMAGENET1K_LABEL_FILE = Path(__file__).parent / "resources" / "imagenet1k_label_list.txt"
+IMAGENET1K_LABEL_FILE = Path(__file__).resolve().parents[1] / "resources" / "imagenet1k_label_list.txt"
 IMAGENET1K_CLASSES = 1000
 
 

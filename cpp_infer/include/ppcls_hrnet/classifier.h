@@ -6,7 +6,7 @@
 //
 // The model directory's inference.yml (written by `ppcls-hrnet export`) gives
 // everything: the model files, the input size, the preprocessing ops (the same
-// semantics as ppcls_hrnet/data/transforms.py), softmax, top-k and labels.
+// semantics as ppcls_hrnet/preprocess/transforms.py), softmax, top-k and labels.
 #pragma once
 
 #include <memory>

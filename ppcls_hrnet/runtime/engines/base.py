@@ -12,11 +12,11 @@ import contextlib
 import importlib
 import logging
 from pathlib import Path
-from typing import Callable, List, Optional, Tuple
+from typing import Optional, Tuple
 
 import numpy as np
 
-from ...errors import ConfigError, HRNetError
+from ...errors import HRNetError
 from ..model_files import ModelFileError
 
 logger = logging.getLogger("ppcls_hrnet")

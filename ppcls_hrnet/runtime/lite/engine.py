@@ -21,6 +21,7 @@ import numpy as np
 
 from ..engines.base import BackendUnavailableError, Engine, ModelLoadError
 from ...errors import HRNetError
+from .env import ensure_helper_env
 
 RUNNER = Path(__file__).with_name("runner.py")
 START_TIMEOUT = 120.0  # s: import paddlelite + load the .nb
@@ -51,8 +52,6 @@ class LiteEngine(Engine):
     """``input_shape`` comes from inference.yml (the ``.nb`` does not say it in Lite's Python API)."""
 
     def __init__(self, nb_file, input_shape, cpu_threads: int = 2, python=None):
-        from .env import ensure_helper_env
-
         self.source = str(nb_file)
         path = Path(nb_file)
         if not path.is_file():

@@ -19,7 +19,7 @@ def read_input_shape(files: InferenceModelFiles) -> Tuple[Optional[int], ...]:
         (op,) = [op for op in _pir_ops(files.model_file) if op["#"] == "1.data"]
         dims = next(a["AT"]["D"] for a in op["A"] if a["N"] == "shape")
     else:
-        feed = next(v for v in _legacy_block(files.model_file).vars if v.name == INPUT_NAME)
+        feed = next(v for v in legacy_block(files.model_file).vars if v.name == INPUT_NAME)
         dims = feed.type.dense_tensor.tensor.dims
     return tuple(None if d < 0 else int(d) for d in dims)
 
@@ -29,7 +29,7 @@ def list_op_types(files: InferenceModelFiles) -> List[str]:
     if files.format == "pir":
         # PIR json names ops "<dialect id>.<name>"; parameters are "p".
         return [op["#"].split(".", 1)[-1] for op in _pir_ops(files.model_file) if op["#"] != "p"]
-    return [op.type for op in _legacy_block(files.model_file).ops]
+    return [op.type for op in legacy_block(files.model_file).ops]
 
 
 def _pir_ops(model_file: Path):
@@ -37,7 +37,7 @@ def _pir_ops(model_file: Path):
     return program["regions"][0]["blocks"][0]["ops"]
 
 
-def _legacy_block(model_file: Path):
+def legacy_block(model_file: Path):
     from paddle.base.proto import framework_pb2
 
     program = framework_pb2.ProgramDesc()
