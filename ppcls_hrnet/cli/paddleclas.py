@@ -18,6 +18,9 @@ import importlib.util
 import sys
 from typing import List, Optional
 
+from ..models.registry import list_models
+from .main import main as ppcls_hrnet_main
+
 PADDLECLAS_MODULE = "paddleclas.paddleclas"  # its console script: paddleclas.paddleclas:main
 
 
@@ -42,9 +45,6 @@ def paddleclas_main():
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    from . import main as ppcls_hrnet_main
-    from ..models.registry import list_models
-
     argv = list(sys.argv[1:] if argv is None else argv)
     name = model_name_of(argv)
     served = list_models()

@@ -14,9 +14,11 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import List
 
+from ..models.registry import list_models
 from ..preprocess.transforms import OPS
 from ..runtime.options import PREDICTOR_OPTIONS
-from .schema_types import BOOL, FLOAT, FREE, INT, NULL, STR, Field, ListOf, OpList, Section, Unsupported, Variants
+from .schema_types import (BOOL, FLOAT, FREE, INT, NULL, STR, Field, ListOf, OpList, Section, Unsupported,
+                           Variants)
 
 # Op names only: each op's parameters are checked by the transforms module.
 TRANSFORM_OPS = tuple(OPS)
@@ -24,8 +26,6 @@ DEVICES = ("cpu", "gpu", "xpu", "npu", "mlu")
 
 
 def _registered_models() -> List[str]:
-    from ..models import list_models
-
     return list_models()
 
 

@@ -61,9 +61,10 @@ import numpy as np
 from tqdm import tqdm
 
 from ..data.dataset import LabelEntry, read_entry_image, read_label_list
-from ..preprocess.errors import DataError
 from ..errors import ConfigError, HRNetError
+from ..preprocess.errors import DataError
 from ..runtime.contract import DeployConfig, read_deploy_config, register_model_files
+from ..runtime.paddle.onnx import ensure_onnx
 
 logger = logging.getLogger("ppcls_hrnet")
 
@@ -120,8 +121,6 @@ def quantize_model(model_dir, calib_list, calib_root=None, *, num_calib: int = 3
     calib_batch_size = calib_batch_size or _calibration_batch_size(deploy.input_shape)
     entries, root = label_entries(calib_list, calib_root, "calibration", QuantizationError)
     images = load_calibration_images(deploy, entries, root, num_calib, progress=progress)
-
-    from ..runtime.paddle.onnx import ensure_onnx
 
     fp32_file = ensure_onnx(model_dir)
     save_file = deploy.model_dir / save_name

@@ -27,7 +27,7 @@ class PaddleInferenceEngine(Engine):
 
         files = find_inference_model(model_dir, prefix, model_format)
         config = _paddle_config(files, enable_mkldnn, cpu_threads, use_gpu, gpu_mem, gpu_id, ir_optim)
-        if configure is not None:  # precision / TensorRT settings (predictors.backends)
+        if configure is not None:  # precision / TensorRT settings (build() below)
             configure(config)
         with loading_errors("Paddle Inference", files.model_file):
             self._predictor = paddle_infer.create_predictor(config)
