@@ -236,6 +236,51 @@ def test_output_is_the_python_clis(cpp_build, small_deploy):
     assert cpp.stdout == python.stdout
 
 
+def without_timestamps(stderr: bytes):
+    return [re.sub(rb"^\[[^\]]*\] ", b"", line) for line in stderr.splitlines()]
+
+
+def test_a_folder_of_odd_entries_is_read_by_pythons_rules(cpp_build, small_deploy, tmp_path):
+    """A FIFO, a /dev/zero link, a directory and a symlink loop named like images, and a name that is
+    not UTF-8: the binary ends, and prints what `ppcls-hrnet predict` prints, byte for byte."""
+    from test_odd_files import ODD, make_odd_folder
+
+    model_dir, image_dir, _ = small_deploy
+    folder = make_odd_folder(tmp_path / "odd", sorted(image_dir.rglob("*.png"))[:3])
+    args = ["--inference_model_dir", str(model_dir), "--infer_imgs", str(folder)]
+    python = subprocess.run([sys.executable, "-m", "ppcls_hrnet.cli", "predict", "--backend", "openvino", *args],
+                            capture_output=True, timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    cpp = subprocess.run([str(cpp_build / "ppcls_hrnet_infer"), *args], capture_output=True, timeout=120)
+    assert python.returncode == cpp.returncode == 1, python.stderr + cpp.stderr
+    assert cpp.stdout == python.stdout  # the good images, the undecodable name as its bytes
+    assert cpp.stdout.count(b"filename: ") == 3 and b"bad\xffname.png" in cpp.stdout
+    assert without_timestamps(cpp.stderr) == without_timestamps(python.stderr)
+    for name, kind in ODD.items():
+        assert f"skipping {folder / name}: cannot read {folder / name}: {kind}".encode() in cpp.stderr
+
+
+def test_the_byte_limit_is_pythons(cpp_build, small_deploy, tmp_path):
+    model_dir, image_dir, _ = small_deploy
+    image = sorted(image_dir.rglob("*.png"))[0]
+    limit = str(image.stat().st_size - 1)
+    args = ["--inference_model_dir", str(model_dir), "--infer_imgs", str(image)]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PPCLS_HRNET_MAX_IMAGE_BYTES": limit}
+    python = subprocess.run([sys.executable, "-m", "ppcls_hrnet.cli", "predict", "--backend", "openvino", *args],
+                            capture_output=True, timeout=120, env=env)
+    cpp = subprocess.run([str(cpp_build / "ppcls_hrnet_infer"), *args], capture_output=True, timeout=120, env=env)
+    assert python.returncode == cpp.returncode == 1
+    assert without_timestamps(cpp.stderr) == without_timestamps(python.stderr)
+    assert f"over the limit of {limit} bytes for an image (PPCLS_HRNET_MAX_IMAGE_BYTES)".encode() in cpp.stderr
+    for bad in ("many", "0"):
+        env["PPCLS_HRNET_MAX_IMAGE_BYTES"] = bad
+        python = subprocess.run([sys.executable, "-m", "ppcls_hrnet.cli", "predict", "--backend", "openvino", *args],
+                                capture_output=True, timeout=120, env=env)
+        cpp = subprocess.run([str(cpp_build / "ppcls_hrnet_infer"), *args], capture_output=True, timeout=120, env=env)
+        assert python.returncode == cpp.returncode == 2
+        message = f"error: PPCLS_HRNET_MAX_IMAGE_BYTES='{bad}' is not a positive number of bytes".encode()
+        assert python.stderr.splitlines()[-1].startswith(message) and cpp.stderr.splitlines()[-1].startswith(message)
+
+
 # ------------------------------------------------------------------ preprocessing parity
 
 def cpp_tensors(build, model_dir, images, out_dir, *flags):

@@ -26,6 +26,11 @@ def setup_process() -> None:
         logger.addHandler(handler)
     logger.setLevel(logging.INFO)
     logger.propagate = False
+    # A file name that is not valid UTF-8 is printed as the bytes it has on disk (what `ls`
+    # shows), not turned into a UnicodeEncodeError that would end the run.
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="surrogateescape")
 
 
 def run_guarded(function, *args) -> int:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..preprocess.errors import DataError, ImageError
+from ..preprocess.reading import UnreadableFileError, read_image_file
 from ..preprocess.transforms import HWC, Compose, build_transforms
 
 logger = logging.getLogger(__name__)
@@ -71,11 +72,9 @@ def read_entry_image(image_root, entry: LabelEntry, transform, where: str = "", 
     file and its line (``where``: e.g. " of train_list.txt") if it cannot be used."""
     path = os.path.join(str(image_root), entry.path)
     try:
-        with open(path, "rb") as f:
-            data = f.read()
-        return transform(data, rng)
-    except OSError as e:
-        reason = e.strerror or str(e)
+        return transform(read_image_file(path), rng)  # a regular file of bounded size
+    except UnreadableFileError as e:
+        reason = e.reason
     except ImageError as e:
         reason = str(e)
     raise DataError(f"image {path} (line {entry.line_no}{where}): {reason}")

@@ -1,42 +1,47 @@
 """Which images to read and their bytes: a file, a folder (sorted, recursive),
-an http(s) URL, or a list of those."""
+an http(s) URL, or a list of those.
+
+A folder lists every entry named like an image (``IMAGE_EXTENSIONS``): the
+regular files, and the odd entries too -- a FIFO, a device, a directory or a
+broken link named ``x.jpg`` -- so that each is reported once, as the input
+it names, when :mod:`.reading` refuses it without opening it.
+"""
 from __future__ import annotations
 
 import os
-import urllib.error
-import urllib.parse
-import urllib.request
 from dataclasses import dataclass
 from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Union
 
 import numpy as np
 
-from .errors import DataError, ImageError, describe_unexpected
+from .errors import DataError, describe_unexpected
+from .reading import fetch_url, is_url, max_image_bytes, read_image_file, url_deadline
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
-URL_TIMEOUT = 20  # seconds
-MAX_URL_BYTES = 64 << 20  # an image, not a video or a disk image
-
-
-def is_url(source: str) -> bool:
-    return urllib.parse.urlsplit(source).scheme in ("http", "https")
 
 
 def list_images(source: Union[str, Iterable[str]]) -> List[str]:
+    """The inputs ``source`` names, in order; the read limits' settings are checked here,
+    once per run, not once per image."""
+    max_image_bytes(), url_deadline()
     if not isinstance(source, (str, os.PathLike)):
         return [p for item in source for p in list_images(item)]
     source = os.fspath(source)
     if is_url(source):
         return [source]  # fetched when read
-    if os.path.isfile(source):
-        return [source]
+    if os.path.lexists(source) and not os.path.isdir(source):
+        return [source]  # a regular file, or an odd one that reading refuses by name
     if os.path.isdir(source):
+        # os.walk lists symlinked folders among the folders without entering them; a
+        # folder named like an image is entered and also listed, to be reported. Sorted by
+        # the names' bytes, as the C++ predictor sorts them (for UTF-8 names that is the
+        # code point order; a name that is not UTF-8 sorts by its bytes on both sides).
         found = sorted(
-            os.path.join(root, name)
-            for root, _, names in os.walk(source)
-            for name in names
-            if name.lower().endswith(IMAGE_EXTENSIONS)
-        )
+            (os.path.join(root, name)
+             for root, folders, names in os.walk(source)
+             for name in folders + names
+             if name.lower().endswith(IMAGE_EXTENSIONS)),
+            key=os.fsencode)
         if not found:
             raise DataError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) found under {source}")
         return found
@@ -44,28 +49,8 @@ def list_images(source: Union[str, Iterable[str]]) -> List[str]:
 
 
 def read_image_bytes(source: str) -> bytes:
-    """The encoded bytes of a file or URL; ImageError saying why not."""
-    if is_url(source):
-        return _fetch(source)
-    try:
-        with open(source, "rb") as f:
-            return f.read()
-    except OSError as err:
-        raise ImageError(f"cannot read {source}: {err.strerror or err}") from None
-
-
-def _fetch(url: str) -> bytes:
-    try:
-        with urllib.request.urlopen(url, timeout=URL_TIMEOUT) as response:
-            data = response.read(MAX_URL_BYTES + 1)
-    except urllib.error.HTTPError as err:
-        raise ImageError(f"cannot download {url}: HTTP {err.code} {err.reason}") from None
-    except (urllib.error.URLError, OSError) as err:
-        reason = getattr(err, "reason", err)
-        raise ImageError(f"cannot download {url}: {reason} (check the address and the network)") from None
-    if len(data) > MAX_URL_BYTES:
-        raise ImageError(f"{url} is larger than {MAX_URL_BYTES >> 20} MB; not an image")
-    return data
+    """The encoded bytes of a file or URL, bounded (see :mod:`.reading`); ImageError saying why not."""
+    return fetch_url(source) if is_url(source) else read_image_file(source)
 
 
 @dataclass

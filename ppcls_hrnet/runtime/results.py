@@ -3,11 +3,15 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import List
 
 RESULTS_FILE = "predictions.json"
+# A file name that is not valid UTF-8 reaches Python with its bad bytes as lone surrogates
+# (U+DC80..U+DCFF, os.fsdecode's surrogateescape); UTF-8 cannot encode them
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def format_result(result: dict) -> str:
@@ -37,6 +41,14 @@ def results_document(results: List[dict], predictor=None) -> dict:
     return content
 
 
+def json_text(content, **dump_options) -> str:
+    """``json.dumps`` with non-ASCII text kept readable, and lone surrogates -- the bytes of a file
+    name that is not UTF-8 -- written as ``\\udcXX`` escapes: valid JSON, and ``os.fsencode``
+    of the decoded name gives the name's bytes back."""
+    text = json.dumps(content, ensure_ascii=False, **dump_options)
+    return _LONE_SURROGATE.sub(lambda match: "\\u%04x" % ord(match.group()), text)
+
+
 def save_results(results: List[dict], save_dir, predictor=None) -> Path:
     """Write ``save_dir/predictions.json`` (atomically) and return its path."""
     save_dir = Path(save_dir)
@@ -45,6 +57,6 @@ def save_results(results: List[dict], save_dir, predictor=None) -> Path:
     path = save_dir / RESULTS_FILE
     fd, tmp = tempfile.mkstemp(prefix=f".{RESULTS_FILE}.", dir=save_dir)
     with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(content, f, indent=1, ensure_ascii=False)
+        f.write(json_text(content, indent=1))
     os.replace(tmp, path)
     return path

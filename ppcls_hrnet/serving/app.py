@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ..runtime.results import results_document
+from ..runtime.results import json_text, results_document
 from . import metrics, pipeline, v2
 from .boundary import Boundary, error_response, protocol_of
 from .errors import ServingError
@@ -46,7 +46,7 @@ class ServerState:
 
 
 def _json(data, status: int = 200) -> Response:
-    return Response(json.dumps(data, ensure_ascii=False), status_code=status, media_type="application/json")
+    return Response(json_text(data), status_code=status, media_type="application/json")
 
 
 def _check_model(state: ServerState, request: Request) -> None:
