@@ -456,7 +456,7 @@ def test_neither_supervisor_nor_openvino_workers_load_paddle(server):
 def test_defaults_loopback_paddleclas_port_and_name(monkeypatch):
     from ppcls_hrnet.cli import build_parser
     from ppcls_hrnet.cli.serve import settings_from_args
-    from ppcls_hrnet.serving.settings import available_cpus
+    from ppcls_hrnet.base.cpus import available_cpus
 
     monkeypatch.delenv("PPCLS_HRNET_API_KEY", raising=False)
     settings = settings_from_args(build_parser("serve").parse_args(["serve", "--inference_model_dir", "m"]))

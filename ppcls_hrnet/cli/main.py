@@ -36,6 +36,9 @@ COMMANDS: Dict[str, Command] = {
     "predict": Command("predict", "classify images (file, folder or URL) with a model name + weights or an "
                                   "exported model; also `ppcls-hrnet --model_name=... --infer_imgs=...`",
                        needs_paddle=False),
+    "predict-batch": Command("predict_batch", "classify millions of images into a Parquet table on Ray Data "
+                                              "(a local Ray, or a cluster's), exactly once, resumable",
+                             needs_paddle=False),
     "onnx": Command("onnx", "convert an exported model to ONNX with paddle2onnx and check it against Paddle"),
     "quantize": Command("quantize", "post-training static int8 (ONNX QDQ, per-channel) for ONNX Runtime and "
                                     "OpenVINO, with top-1 before/after"),

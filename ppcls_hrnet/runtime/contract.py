@@ -16,6 +16,7 @@ sections plus what a deploy target needs to run without the training config):
 """
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -99,6 +100,19 @@ class DeployConfig:
     def model_file(self, fmt: str) -> Optional[Path]:
         name = self.files.get(fmt)
         return self.model_dir / name if name else None
+
+    def identity(self) -> str:
+        """What produced a prediction: sha256 (hex, 16 digits) of inference.yml and of every model
+        file it names that exists, in name order. Equal for copies of a model directory."""
+        digest = hashlib.sha256()
+        for name in [DEPLOY_FILE, *sorted(set(self.files.values()))]:
+            path = self.model_dir / name
+            if path.is_file():
+                digest.update(name.encode() + b"\0")
+                with open(path, "rb") as f:
+                    for block in iter(lambda: f.read(1 << 20), b""):
+                        digest.update(block)
+        return digest.hexdigest()[:16]
 
 
 def transforms_output_shape(transforms) -> tuple:

@@ -76,8 +76,13 @@ class ClassificationPredictor:
         return out if self.deploy.softmax else _softmax(out)
 
     def predict(self, sources: Union[str, Sequence[str]]) -> Iterator[dict]:
-        """Results in input order; a bad input yields ``{"file_name", "error"}`` and is logged."""
-        inputs = list_images(sources)
+        """Results in input order for files, folders (listed) and URLs; a bad input yields
+        ``{"file_name", "error"}`` and is logged."""
+        return self.predict_files(list_images(sources))
+
+    def predict_files(self, inputs: Sequence[str], log_errors: bool = True) -> Iterator[dict]:
+        """Results for image files and URLs taken as they are (a folder among them is an input
+        that cannot be read, not a folder to list), in input order."""
         clock = time.perf_counter
         batches = iter_image_batches(inputs, self.transforms, self.batch_size)
         while True:
@@ -86,7 +91,7 @@ class ClassificationPredictor:
             self.times.preprocess += clock() - start
             if batch is None:
                 return
-            yield from self._predict_batch(batch)
+            yield from self._predict_batch(batch, log_errors)
 
     def predict_encoded(self, images: Sequence[bytes], names: Optional[Sequence[str]] = None) -> List[dict]:
         """Encoded image files already in memory (an upload, a request body) -> results in

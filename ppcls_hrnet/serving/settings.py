@@ -6,12 +6,11 @@ parser from its defaults.
 from __future__ import annotations
 
 import json
-import math
 import os
 from dataclasses import asdict, dataclass, fields, replace
-from pathlib import Path
 from typing import Optional
 
+from ..base.cpus import available_cpus
 from ..errors import ConfigError
 
 API_KEY_ENV = "PPCLS_HRNET_API_KEY"
@@ -107,30 +106,3 @@ class ServeSettings:
 
 def default_workers() -> int:
     return max(1, min(DEFAULT_WORKERS, available_cpus()))
-
-
-def available_cpus() -> int:
-    """Cores this process may use: its affinity mask, capped by a cgroup CPU quota
-    (a Kubernetes CPU limit), at least 1."""
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        cpus = os.cpu_count() or 1
-    quota = _cgroup_cpu_quota()
-    if quota is not None:
-        cpus = min(cpus, max(1, math.ceil(quota)))
-    return max(1, cpus)
-
-
-def _cgroup_cpu_quota() -> Optional[float]:
-    try:  # cgroup v2: "max 100000" or "150000 100000"
-        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
-        return None if quota == "max" else int(quota) / int(period)
-    except (OSError, ValueError):
-        pass
-    try:  # cgroup v1
-        quota = int(Path("/sys/fs/cgroup/cpu/cpu.cfs_quota_us").read_text())
-        period = int(Path("/sys/fs/cgroup/cpu/cpu.cfs_period_us").read_text())
-        return None if quota <= 0 else quota / period
-    except (OSError, ValueError):
-        return None
