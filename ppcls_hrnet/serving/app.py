@@ -8,7 +8,6 @@ in the route's protocol.
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
 from functools import partial
@@ -18,7 +17,7 @@ import numpy as np
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from ..runtime.results import json_text, results_document
