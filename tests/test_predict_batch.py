@@ -99,7 +99,7 @@ def test_a_local_run_writes_one_row_per_input_as_the_cli_prints_them(small_deplo
     folder = make_odd_folder(tmp_path / "odd", sorted(image_dir.rglob("*.png"))[:3])
     done = run_cli(["--inference_model_dir", model_dir, "--input", folder, "--output", tmp_path / "out",
                     "--backend", "openvino", "--chunk_images", "2"])
-    assert done.returncode == 1, done.stderr[-5000:]  # four inputs cannot be read
+    assert done.returncode == 0, done.stderr[-5000:]  # four inputs cannot be read: rows with their errors
     assert "predict-batch: 7 rows in" in done.stdout and "4 with an error" in done.stdout, done.stdout
     rows = assert_exactly_once(tmp_path / "out", [os.path.join(folder, os.fsdecode(n))
                                                   for n in os.listdir(os.fsencode(folder))])
@@ -227,7 +227,7 @@ def test_a_killed_driver_resumes_with_only_the_missing_chunks(small_deploy, two_
     written = len(list(out.glob("part-*.parquet")))
     assert written < 100
     done = run_cli([*args, "--resume"])
-    assert done.returncode == 1, done.stderr[-5000:]  # the 5 bad files
+    assert done.returncode == 0, done.stderr[-5000:]
     skipped = int(done.stderr.split("predict-batch --resume: ", 1)[1].split(" of ", 1)[0])
     assert skipped >= written * 20 - 20 and skipped < 2000
     assert f"({2000 - skipped} predicted now, {skipped} already there)" in done.stdout

@@ -39,4 +39,5 @@ def run(args) -> int:
         ray_address=args.ray_address, resume=args.resume, chunk_images=args.chunk_images,
         progress=not args.no_progress)
     print(summary.report())
-    return 1 if summary.errors else 0
+    # a bad image is a row with its error, not a failed job: the table is complete
+    return 0
