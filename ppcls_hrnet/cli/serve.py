@@ -15,7 +15,8 @@ from ..export.in_subprocess import export_in_subprocess
 from ..runtime.options import PREDICTOR_OPTIONS, add_flags
 from ..serving.settings import (API_KEY_ENV, DEFAULT_GRACEFUL_TIMEOUT, DEFAULT_MAX_BODY_MB, DEFAULT_MAX_IMAGE_PIXELS,
                                 DEFAULT_MAX_IMAGES, DEFAULT_MAX_QUEUE, DEFAULT_NAME, DEFAULT_PORT, DEFAULT_TIMEOUT,
-                                DEFAULT_WORKERS, ServeSettings, default_workers)
+                                DEFAULT_WORKERS, DEFAULT_KEEP_ALIVE, DEFAULT_MAX_CONNECTIONS,
+                                DEFAULT_MAX_RESIZE_MULTIPLE, DEFAULT_READ_TIMEOUT, ServeSettings, default_workers)
 from ..serving.supervisor import serve
 
 # serve has no --use_fp16 to fall back on, so its precision is plainly fp32
@@ -61,6 +62,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"seconds a request may wait and run (default {DEFAULT_TIMEOUT:g})")
     p.add_argument("--graceful_timeout", type=float, default=DEFAULT_GRACEFUL_TIMEOUT,
                    help=f"seconds SIGTERM/SIGINT wait for in-flight requests (default {DEFAULT_GRACEFUL_TIMEOUT:g})")
+    p.add_argument("--read_timeout", type=float, default=DEFAULT_READ_TIMEOUT,
+                   help="seconds a connection may send nothing while its request is incomplete (no request yet, "
+                        f"headers or body half sent) before it is closed (default {DEFAULT_READ_TIMEOUT:g})")
+    p.add_argument("--keep_alive", type=float, default=DEFAULT_KEEP_ALIVE,
+                   help=f"seconds an idle keep-alive connection stays open (default {DEFAULT_KEEP_ALIVE:g})")
+    p.add_argument("--max_connections", type=int, default=DEFAULT_MAX_CONNECTIONS,
+                   help=f"open connections per worker; more are closed at once (default {DEFAULT_MAX_CONNECTIONS})")
+    p.add_argument("--max_resize_multiple", type=float, default=DEFAULT_MAX_RESIZE_MULTIPLE,
+                   help="preprocessing may make images of at most this many times the model input's pixels; a "
+                        "bigger one is refused before it is resized (default "
+                        f"{DEFAULT_MAX_RESIZE_MULTIPLE:g})")
     p.add_argument("--log_level", default="info", choices=["debug", "info", "warning", "error"])
 
 
@@ -87,4 +99,5 @@ def settings_from_args(args) -> ServeSettings:
         cpu_pinning=args.cpu_pinning, api_key=args.api_key or os.environ.get(API_KEY_ENV) or None,
         max_body_bytes=int(args.max_body_mb * (1 << 20)), max_images=args.max_images,
         max_image_pixels=args.max_image_pixels, max_queue=args.max_queue, timeout=args.timeout,
-        graceful_timeout=args.graceful_timeout, log_level=args.log_level)
+        graceful_timeout=args.graceful_timeout, read_timeout=args.read_timeout, keep_alive=args.keep_alive,
+        max_connections=args.max_connections, max_resize_multiple=args.max_resize_multiple, log_level=args.log_level)

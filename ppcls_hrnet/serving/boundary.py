@@ -17,6 +17,8 @@ import re
 import time
 from typing import Optional
 
+from starlette.requests import ClientDisconnect
+
 from . import metrics
 from .errors import ServingError
 from .pipeline import error_reply
@@ -59,7 +61,7 @@ class Boundary:
             return
         start = time.perf_counter()
         protocol = protocol_of(scope["path"], self.service_name)
-        state = {"status": None}
+        state = {"status": None, "disconnected": False}
 
         async def send_tracking(message):
             if message["type"] == "http.response.start":
@@ -75,13 +77,19 @@ class Boundary:
         except ServingError as err:
             if state["status"] is None:
                 await _send_error(send_tracking, err, protocol)
+        except ClientDisconnect:  # nothing to answer, nothing went wrong here
+            state["disconnected"] = True
+            client = scope.get("client")
+            logger.info("client %s disconnected before sending all of its request (%s %s)",
+                        "%s:%s" % tuple(client) if client else "?", scope["method"], scope["path"])
         except Exception:  # noqa: BLE001  (the client gets no traceback; the log does)
             logger.exception("unexpected error on %s %s", scope["method"], scope["path"])
             if state["status"] is None:
                 await _send_error(send_tracking, ServingError("internal", "internal error (see the server log)"),
                                   protocol)
         finally:
-            status = str(state["status"] or 500)
+            # 499: nginx's "client closed the request"
+            status = "499" if state["disconnected"] else str(state["status"] or 500)
             route = self.route_of(scope)
             metrics.REQUESTS.labels(route, scope["method"], status).inc()
             metrics.LATENCY.labels(route, scope["method"], status).observe(time.perf_counter() - start)

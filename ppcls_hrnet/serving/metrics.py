@@ -25,7 +25,13 @@ QUEUE_DEPTH = Gauge("ppcls_hrnet_queue_depth", "Requests admitted to the predict
                     multiprocess_mode="livesum")
 INFERENCE = Histogram("ppcls_hrnet_inference_duration_seconds",
                       "Predictor time per request (decode, preprocess, model, top-k)", buckets=LATENCY_BUCKETS)
-IMAGES = Counter("ppcls_hrnet_images_total", "Images received, by outcome (predicted / rejected)", ["outcome"])
+IMAGES = Counter("ppcls_hrnet_images_total",
+                 "Images received, by outcome (predicted / rejected / dropped: not computed, their request timed out)",
+                 ["outcome"])
+MODEL_RUNS = Counter("ppcls_hrnet_model_runs_total", "Batches the model ran (warm-up excluded)")
+CONNECTIONS_CLOSED = Counter("ppcls_hrnet_connections_closed_total",
+                             "Connections the server closed, by reason (read_timeout: nothing received for "
+                             "--read_timeout mid-request; over_capacity: over --max_connections)", ["reason"])
 MODEL_LOAD = Gauge("ppcls_hrnet_model_load_seconds", "Seconds the worker took to build and warm up its predictor",
                    multiprocess_mode="liveall")
 WORKERS_READY = Gauge("ppcls_hrnet_workers_ready", "Worker processes serving", multiprocess_mode="livesum")

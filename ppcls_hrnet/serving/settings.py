@@ -38,6 +38,15 @@ DEFAULT_MAX_IMAGE_PIXELS = 1 << 27
 DEFAULT_MAX_QUEUE = 32  # requests waiting or running, per worker
 DEFAULT_TIMEOUT = 30.0  # seconds from admission to answer
 DEFAULT_GRACEFUL_TIMEOUT = 30.0  # seconds SIGTERM waits for in-flight requests
+# A connection that sends nothing for this long while its request is incomplete (no request yet,
+# headers or body half sent) is closed: stalled and idle connections would otherwise hold a file
+# descriptor and their buffers for ever.
+DEFAULT_READ_TIMEOUT = 15.0
+DEFAULT_KEEP_ALIVE = 5.0  # seconds an idle keep-alive connection stays open after a response
+DEFAULT_MAX_CONNECTIONS = 256  # open connections per worker; more are closed at once
+# Preprocessing may make images of at most this many times the model input's pixels (resize and
+# crop outputs): an 85-byte 2048x1 PNG resized by its short side would make 134 MP.
+DEFAULT_MAX_RESIZE_MULTIPLE = 16.0
 
 
 @dataclass(frozen=True)
@@ -58,11 +67,16 @@ class ServeSettings:
     max_queue: int = DEFAULT_MAX_QUEUE
     timeout: float = DEFAULT_TIMEOUT
     graceful_timeout: float = DEFAULT_GRACEFUL_TIMEOUT
+    read_timeout: float = DEFAULT_READ_TIMEOUT
+    keep_alive: float = DEFAULT_KEEP_ALIVE
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
+    max_resize_multiple: float = DEFAULT_MAX_RESIZE_MULTIPLE
     log_level: str = "info"
 
     def __post_init__(self):
         positive = {"workers": self.workers, "max_body_bytes": self.max_body_bytes, "max_images": self.max_images,
-                    "max_image_pixels": self.max_image_pixels, "max_queue": self.max_queue}
+                    "max_image_pixels": self.max_image_pixels, "max_queue": self.max_queue,
+                    "max_connections": self.max_connections}
         for key, value in positive.items():
             if value < 1:
                 raise ConfigError(f"serve: {key} must be >= 1, got {value}")
@@ -72,6 +86,10 @@ class ServeSettings:
             raise ConfigError(f"serve: port must be 0..65535, got {self.port}")
         if self.timeout <= 0 or self.graceful_timeout < 0:
             raise ConfigError("serve: timeout must be > 0 and graceful_timeout >= 0")
+        if self.read_timeout <= 0 or self.keep_alive <= 0:
+            raise ConfigError("serve: read_timeout and keep_alive must be > 0 seconds")
+        if self.max_resize_multiple < 1:
+            raise ConfigError(f"serve: max_resize_multiple must be >= 1, got {self.max_resize_multiple}")
         if not self.name or "/" in self.name or self.name == "v2":
             raise ConfigError(f"serve: --name {self.name!r} must be one path segment other than v2")
 

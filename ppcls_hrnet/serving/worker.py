@@ -119,6 +119,8 @@ def main() -> int:
 
     import uvicorn
 
+    from .connections import ConnectionGuard, guarded_protocol
+
     state = app.state
 
     class WorkerServer(uvicorn.Server):
@@ -128,12 +130,15 @@ def main() -> int:
 
         async def startup(self, sockets=None):
             await super().startup(sockets)
+            guard = ConnectionGuard(self.server_state.connections, settings.read_timeout)
+            self.guard_task = asyncio.get_running_loop().create_task(guard.run())
             if _stop_requested:  # a signal between loading and uvicorn's own handlers
                 self.handle_exit(signal.SIGTERM, None)
 
     config = uvicorn.Config(app, log_level=settings.log_level, access_log=False, lifespan="off",
                             timeout_graceful_shutdown=settings.graceful_timeout, server_header=False,
-                            timeout_keep_alive=30, log_config=None)
+                            timeout_keep_alive=settings.keep_alive, log_config=None,
+                            http=guarded_protocol(settings.max_connections))
     server = WorkerServer(config)
     sock = socket.socket(fileno=listen_fd)
     metrics.WORKERS_READY.set(1)
