@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from ppcls_hrnet.evaluation.server_process import ServerProcess, running_server
-from test_serve import _samples, call, images_of
+from test_serve import _samples, call
+from test_serve_limits import wait_until
 
 READ_TIMEOUT = 2.0
 
@@ -67,15 +68,6 @@ def closed_by_server(sock, within):
         return True
     except socket.timeout:
         return False
-
-
-def wait_until(condition, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"{what} not reached within {timeout} s")
 
 
 PARTIAL_HEADERS = b"POST /imagenet/prediction HTTP/1.1\r\nHost: test\r\n"
