@@ -22,11 +22,18 @@ decoding), and resizes refuse a larger output (a 30000x2 image resized to
 short side 256 would be ~1e9 pixels). Any failure of one image is an
 ImageError: the caller reports or skips that image and goes on with the
 others.
+
+Output budget: a caller that knows how big its images need to be (a server:
+a multiple of the model input) can give Compose an OutputBudget; an op that
+would make a larger image (a resize, crop or pad) is refused before it runs,
+whatever the global limit allows.
 """
 import difflib
 import inspect
 import math
 import numbers
+import os
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -48,11 +55,26 @@ INTERPOLATIONS = {
 BYTES, HWC, CHW = "bytes", "hwc", "chw"
 
 
+OPENCV_PIXELS_ENV = "OPENCV_IO_MAX_IMAGE_PIXELS"
+OPENCV_DEFAULT_MAX_PIXELS = 1 << 30
+
+
+def opencv_decoder_limit():
+    """OpenCV's decoder pixel limit as OpenCV reads it: OPENCV_IO_MAX_IMAGE_PIXELS, else 2**30.
+
+    Returned as text for messages: "134,217,728", or the variable's own text if it is not a
+    plain integer (OpenCV also takes suffixes such as 128M)."""
+    text = os.environ.get(OPENCV_PIXELS_ENV, "").strip()
+    if not text:
+        return f"{OPENCV_DEFAULT_MAX_PIXELS:,}"
+    return f"{int(text):,}" if text.isdigit() else text
+
+
 def _opencv_message(err):
     """The useful part of a cv2.error ("OpenCV(5.0.0) /path.cpp:79: error: (-215:...) X in function 'f'")."""
     reason = getattr(err, "err", None) or str(err).strip().splitlines()[-1]
     if "CV_IO_MAX_IMAGE_PIXELS" in reason:
-        return "larger than OpenCV's decoder limit of 2**30 pixels (OPENCV_IO_MAX_IMAGE_PIXELS)"
+        return f"larger than OpenCV's decoder limit of {opencv_decoder_limit()} pixels ({OPENCV_PIXELS_ENV})"
     func = getattr(err, "func", None)
     return f"OpenCV: {reason}" + (f" (in {func})" if func else "")
 
@@ -176,6 +198,28 @@ def _check_resize(op, width, height, target, cause=None):
                          f"with {MAX_IMAGE_PIXELS_ENV}=N if you have the memory)")
 
 
+@dataclass(frozen=True)
+class OutputBudget:
+    """The most pixels one op may make of an image, and where that number comes from
+    (``origin``, e.g. "16 x the model input 32x32; raise --max_resize_multiple to allow
+    more"), which the refusal names."""
+    pixels: int
+    origin: str = ""
+
+    def __post_init__(self):
+        if self.pixels < 1:
+            raise ConfigError(f"an output budget must be >= 1 pixel, got {self.pixels}")
+
+    def error(self, op, width, height, out_w, out_h):
+        """ImageError if op turning width x height into out_w x out_h goes over the budget; else None."""
+        if out_w * out_h <= self.pixels:
+            return None
+        origin = f" ({self.origin})" if self.origin else ""
+        return ImageError(f"{op} would turn this {width}x{height} image into {out_w}x{out_h} = {out_w * out_h:,} "
+                          f"pixels, over the limit of {self.pixels:,} pixels for one image{origin}; send a "
+                          f"smaller or less elongated image")
+
+
 def _image_height_width(op, img):
     if not isinstance(img, np.ndarray) or img.ndim != 3:
         shape = getattr(img, "shape", type(img).__name__)
@@ -196,6 +240,11 @@ class TransformOp:
 
     def params(self):
         """Effective parameters, as plain YAML/JSON values (None: the op has none)."""
+        return None
+
+    def output_size(self, height, width):
+        """(width, height) of the image this op makes from a height x width one, for an op that
+        resizes, crops or pads (None: it keeps the size or does not take images)."""
         return None
 
     def output_layout(self, layout):
@@ -270,6 +319,8 @@ class ResizeImage(TransformOp):
         percent = float(self.resize_short) / min(width, height)
         return int(round(width * percent)), int(round(height * percent))
 
+    output_size = target_size
+
     def __call__(self, img, rng=None):
         height, width = _image_height_width("ResizeImage", img)
         target = self.target_size(height, width)
@@ -309,6 +360,9 @@ class RandCropImage(TransformOp):
         y = int(rng.integers(0, height - crop_h + 1))
         return x, y, crop_w, crop_h
 
+    def output_size(self, height, width):
+        return self.size
+
     def __call__(self, img, rng):
         height, width = _image_height_width("RandCropImage", img)
         x, y, crop_w, crop_h = self.crop_box(height, width, rng)
@@ -341,6 +395,9 @@ class CropImage(TransformOp):
 
     def __init__(self, size):
         self.size = _check_size(type(self).__name__, "size", size)
+
+    def output_size(self, height, width):
+        return self.size
 
     def __call__(self, img, rng=None):
         height, width = _image_height_width("CropImage", img)
@@ -382,6 +439,10 @@ class Pad(TransformOp):
         self.fill = fill
         self.padding_mode = _check_choice(op, "padding_mode", padding_mode, tuple(PAD_MODES))
 
+    def output_size(self, height, width):
+        left, top, right, bottom = self.padding
+        return width + left + right, height + top + bottom
+
     def __call__(self, img, rng=None):
         _image_height_width("Pad", img)
         left, top, right, bottom = self.padding
@@ -399,6 +460,9 @@ class RandomCropImage(TransformOp):
 
     def __init__(self, size):
         self.size = _check_size(type(self).__name__, "size", size)
+
+    def output_size(self, height, width):
+        return self.size
 
     def __call__(self, img, rng):
         height, width = _image_height_width("RandomCropImage", img)
@@ -560,12 +624,15 @@ class Compose:
     Random ops draw from `rng` (a numpy Generator) when given, else from the
     Compose's own generator seeded by `seed`. The loader passes one rng per
     sample, so augmentation does not depend on which worker loads it.
+    With an `output_budget` (OutputBudget), an op that would make a larger
+    image is refused before it runs.
     """
 
-    def __init__(self, ops, seed=None):
+    def __init__(self, ops, seed=None, output_budget=None):
         self.ops = list(ops)
         self.output_layout = self._check_layouts(self.ops)
         self.is_random = any(op.random for op in self.ops)
+        self.output_budget = output_budget
         self._rng = np.random.default_rng(seed)
         max_image_pixels()  # a bad PPCLS_HRNET_MAX_IMAGE_PIXELS fails here, not on every image
 
@@ -586,6 +653,8 @@ class Compose:
     def __call__(self, img, rng=None):
         rng = self._rng if rng is None else rng
         for op in self.ops:
+            if self.output_budget is not None:
+                self._check_budget(op, img)
             try:
                 img = op(img, rng)
             except cv2.error as err:  # an image the op's checks let through
@@ -594,6 +663,17 @@ class Compose:
                 raise ImageError(f"{type(op).__name__} ran out of memory on {_describe(img)} (lower "
                                  f"{MAX_IMAGE_PIXELS_ENV}, now {max_image_pixels():,} pixels, or num_workers)") from None
         return img
+
+    def _check_budget(self, op, img):
+        if not isinstance(img, np.ndarray) or img.ndim != 3:
+            return  # not an HWC image yet (bytes): no op that takes it changes a size
+        height, width = img.shape[:2]
+        size = op.output_size(height, width)
+        if size is None:
+            return
+        error = self.output_budget.error(type(op).__name__, width, height, *size)
+        if error is not None:
+            raise error
 
     def to_config(self):
         """The YAML op list that rebuilds this pipeline (for inference.yml)."""
@@ -654,8 +734,9 @@ def build_op(entry, index=0):
         raise ConfigError(f"{where} {e}") from None
 
 
-def build_transforms(op_list, seed=None):
+def build_transforms(op_list, seed=None, output_budget=None):
     """The PaddleClas YAML form (list of single-key dicts) -> Compose."""
     if not isinstance(op_list, (list, tuple)):
         raise ConfigError(f"transform_ops must be a list of ops, got {op_list!r}")
-    return Compose([build_op(entry, index) for index, entry in enumerate(op_list)], seed=seed)
+    return Compose([build_op(entry, index) for index, entry in enumerate(op_list)], seed=seed,
+                   output_budget=output_budget)

@@ -26,7 +26,7 @@ import numpy as np
 import yaml
 
 from ..errors import ConfigError, HRNetError
-from ..preprocess.transforms import Compose, build_transforms
+from ..preprocess.transforms import Compose, OutputBudget, build_transforms
 from .postprocess import default_label_list, load_label_map
 
 DEPLOY_FILE = "inference.yml"
@@ -57,8 +57,16 @@ class DeployConfig:
     topk: int
     label_list: Optional[List[str]]
 
-    def build_transforms(self):
-        return build_transforms(self.transform_ops)
+    def build_transforms(self, output_budget: Optional[OutputBudget] = None):
+        return build_transforms(self.transform_ops, output_budget=output_budget)
+
+    def input_budget(self, multiple: float, setting: str) -> OutputBudget:
+        """At most ``multiple`` times the model input's pixels per preprocessed image: ops
+        before the last resize or crop need no bigger image. ``setting`` names what sets
+        the multiple, for the refusal."""
+        height, width = self.input_shape[2:]
+        return OutputBudget(int(multiple * height * width),
+                            f"{multiple:g} x the model input {width}x{height}; raise {setting} to allow more")
 
     def with_preprocess(self, resize_short: Optional[int] = None, crop_size: Optional[int] = None) -> "DeployConfig":
         """This config with PaddleClas's --resize_short/--crop_size applied to its ops.

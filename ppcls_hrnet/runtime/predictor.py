@@ -10,16 +10,16 @@ Preprocessing, input size, labels and top-k come from the model's
 from __future__ import annotations
 
 import logging
-import os
 import time
 from dataclasses import dataclass
-from typing import Iterator, List, Optional, Sequence, Union
+from typing import Callable, Iterator, List, Optional, Sequence, Union
 
 import cv2
 import numpy as np
 
 from ..preprocess.errors import DataError
 from ..preprocess.images import ImageBatch, iter_image_batches, list_images
+from ..preprocess.transforms import opencv_decoder_limit
 from .contract import DeployConfig, read_deploy_config
 from .postprocess import Topk, default_label_list
 from .options import RuntimeOptions
@@ -49,17 +49,27 @@ class StageTimes:
 
 
 class ClassificationPredictor:
-    """An exported model directory + runtime options -> top-k predictions per image."""
+    """An exported model directory + runtime options -> top-k predictions per image.
+
+    ``max_resize_multiple``: refuse, before it runs, a resize or crop that would make an
+    image of more than this many times the model input's pixels (a 2048x1 image resized
+    by its short side); ``budget_setting`` names what sets it in that error. None (the
+    default): only the global pixel limit applies.
+    """
 
     def __init__(self, model_dir, options: Optional[RuntimeOptions] = None, *, batch_size: int = 1,
                  topk: Optional[int] = None, class_id_map_file: Optional[str] = None,
-                 resize_short: Optional[int] = None, crop_size: Optional[int] = None):
+                 resize_short: Optional[int] = None, crop_size: Optional[int] = None,
+                 max_resize_multiple: Optional[float] = None, budget_setting: str = "max_resize_multiple"):
         self.deploy: DeployConfig = read_deploy_config(model_dir)
         if resize_short is not None or crop_size is not None:
             self.deploy = self.deploy.with_preprocess(resize_short, crop_size)
         self.options = options or RuntimeOptions()
         self.batch_size = int(batch_size)
-        self.transforms = self.deploy.build_transforms()
+        budget = None
+        if max_resize_multiple is not None:
+            budget = self.deploy.input_budget(max_resize_multiple, budget_setting)
+        self.transforms = self.deploy.build_transforms(budget)
         self.engine, self.backend = create_engine(self.deploy, self.options)
         # a model exported before labels were bundled may have none: ImageNet-1k's for 1000 classes
         labels = None
@@ -93,17 +103,23 @@ class ClassificationPredictor:
                 return
             yield from self._predict_batch(batch, log_errors)
 
-    def predict_encoded(self, images: Sequence[bytes], names: Optional[Sequence[str]] = None) -> List[dict]:
+    def predict_encoded(self, images: Sequence[bytes], names: Optional[Sequence[str]] = None,
+                        should_stop: Optional[Callable[[], bool]] = None) -> List[dict]:
         """Encoded image files already in memory (an upload, a request body) -> results in
         input order, ``batch_size`` images per batch; nothing is written to disk.
 
         ``names`` become the results' ``file_name`` (default ``image_0``, ``image_1``, ...).
         An image that cannot be decoded or transformed yields ``{"file_name", "error"}``
         (not logged: the caller reports it) and the others are still predicted.
+
+        ``should_stop`` is asked before each image's preprocessing and before each model
+        run; once it returns True the batch in progress is abandoned and the results of
+        the batches already done are returned: fewer results than images.
         """
         names = list(names) if names is not None else [f"image_{i}" for i in range(len(images))]
         if len(names) != len(images):
             raise ValueError(f"{len(images)} images but {len(names)} names")
+        stopped = should_stop or (lambda: False)
         results: List[dict] = []
         clock = time.perf_counter
         for first in range(0, len(images), self.batch_size):
@@ -111,6 +127,8 @@ class ClassificationPredictor:
             chunk = images[first:first + self.batch_size]
             arrays, errors = [], {}
             for position, data in enumerate(chunk):
+                if stopped():
+                    return results
                 try:
                     arrays.append(self.transforms(data))
                 except DataError as err:
@@ -119,6 +137,8 @@ class ClassificationPredictor:
                     errors[position] = _opencv_image_error(err, len(data))
             batch = ImageBatch(names[first:first + self.batch_size], np.stack(arrays) if arrays else None, errors)
             self.times.preprocess += clock() - start
+            if arrays and stopped():
+                return results
             results.extend(self._predict_batch(batch, log_errors=False))
         return results
 
@@ -148,8 +168,8 @@ class ClassificationPredictor:
 def _opencv_image_error(err, size: int) -> str:
     reason = getattr(err, "err", None) or str(err).strip().splitlines()[-1]
     if "CV_IO_MAX_IMAGE_PIXELS" in reason:
-        return (f"image of {size} bytes has more pixels than allowed "
-                f"(OPENCV_IO_MAX_IMAGE_PIXELS={os.environ.get('OPENCV_IO_MAX_IMAGE_PIXELS', 2 ** 30)})")
+        return (f"image of {size} bytes has more pixels than allowed: OpenCV's decoder limit is "
+                f"{opencv_decoder_limit()} pixels (OPENCV_IO_MAX_IMAGE_PIXELS)")
     return f"not a decodable image ({size} bytes): OpenCV: {reason}"
 
 

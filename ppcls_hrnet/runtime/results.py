@@ -32,12 +32,14 @@ def format_deploy_result(result: dict) -> str:
     return f"{name}:\tclass id(s): {result['class_ids']}, score(s): {scores}, label_name(s): {result['label_names']}"
 
 
-def results_document(results: List[dict], predictor=None) -> dict:
-    """What ``predictions.json`` holds (the serving ``/predict`` route answers the same)."""
+def results_document(results: List[dict], predictor=None, *, with_model_dir: bool = True) -> dict:
+    """What ``predictions.json`` holds. The serving ``/predict`` route answers the same
+    without ``model_dir``: a server does not tell its clients where its files are."""
     content = {"results": results}
     if predictor is not None:
-        content = {"model_name": predictor.deploy.model_name, "model_dir": str(predictor.deploy.model_dir),
-                   "backend": predictor.backend, "precision": predictor.options.precision, **content}
+        where = {"model_dir": str(predictor.deploy.model_dir)} if with_model_dir else {}
+        content = {"model_name": predictor.deploy.model_name, **where, "backend": predictor.backend,
+                   "precision": predictor.options.precision, **content}
     return content
 
 

@@ -190,7 +190,7 @@ async def predict_upload(request: Request, state: ServerState):
     _refuse_when_draining(state)
     results = await state.runner.classify(images, names)
     status = 200 if any("error" not in r for r in results) else 400
-    return _json(results_document(results, state.predictor), status)
+    return _json(results_document(results, state.predictor, with_model_dir=False), status)
 
 
 # ------------------------------------------------------------------ the application

@@ -38,11 +38,18 @@ class PipelineRequest:
     logid: Optional[int]
 
 
-def parse_request(body: bytes, max_images: int) -> PipelineRequest:
+def parse_json(body: bytes, what: str):
+    """The JSON value of a request body; ``bad_request`` for anything the parser refuses."""
     try:
-        data = json.loads(body)
-    except (UnicodeDecodeError, ValueError) as err:
-        raise ServingError("bad_request", f"the body is not JSON ({err})") from None
+        return json.loads(body)
+    except RecursionError:  # json's decoder recurses once per nesting level
+        raise ServingError("bad_request", f"{what} is not JSON this server accepts (nested too deeply)") from None
+    except ValueError as err:  # JSONDecodeError, UnicodeDecodeError: both ValueErrors
+        raise ServingError("bad_request", f"{what} is not JSON ({err})") from None
+
+
+def parse_request(body: bytes, max_images: int) -> PipelineRequest:
+    data = parse_json(body, "the body")
     if not isinstance(data, dict):
         raise ServingError("bad_request", 'the body must be a JSON object {"key": [...], "value": [...]}')
     keys, values = data.get("key"), data.get("value")

@@ -27,7 +27,7 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 
 from .errors import ServingError
-from .pipeline import decode_base64
+from .pipeline import decode_base64, parse_json
 
 HEADER_LENGTH = "inference-header-content-length"
 IMAGE_INPUT = "image"
@@ -85,10 +85,7 @@ def parse_infer_request(body: bytes, header_length: Optional[str], max_images: i
         header, binary = body[:size], memoryview(body)[size:]
     else:
         header, binary = body, memoryview(b"")
-    try:
-        data = json.loads(header)
-    except (UnicodeDecodeError, ValueError) as err:
-        raise ServingError("bad_request", f"the inference request is not JSON ({err})") from None
+    data = parse_json(header, "the inference request")
     if not isinstance(data, dict) or not isinstance(data.get("inputs"), list) or not data["inputs"]:
         raise ServingError("bad_request", 'the request needs "inputs": [{"name", "shape", "datatype", "data"}]')
     offset = 0

@@ -69,7 +69,11 @@ def build_predictor(settings):
     options = RuntimeOptions(backend=settings.backend, precision=settings.precision,
                              cpu_threads=settings.math_threads, max_batch_size=settings.max_images,
                              cpu_pinning=settings.openvino_pinning)
-    return ClassificationPredictor(settings.model_dir, options, batch_size=settings.max_images)
+    # a resize or crop may make at most --max_resize_multiple times the model input's pixels: a
+    # few bytes of an extreme aspect ratio would otherwise cost seconds and hundreds of MB
+    return ClassificationPredictor(settings.model_dir, options, batch_size=settings.max_images,
+                                   max_resize_multiple=settings.max_resize_multiple,
+                                   budget_setting="--max_resize_multiple")
 
 
 def main() -> int:
