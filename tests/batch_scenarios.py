@@ -86,12 +86,13 @@ def kill_actor(args):
 
 
 def cluster(args):
-    """A head (1 CPU) and two worker nodes (2 CPUs each); optionally remove one worker node mid-run."""
+    """A head without CPUs (nothing runs there) and two worker nodes of 3 CPUs each (after one is removed the
+    other still has a CPU beside two actors); optionally remove one worker node mid-run."""
     import ray
     from ray.cluster_utils import Cluster
 
-    nodes = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
-    workers = [nodes.add_node(num_cpus=2) for _ in range(2)]
+    nodes = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})
+    workers = [nodes.add_node(num_cpus=3) for _ in range(2)]
     ray.init(address=nodes.address, logging_level="WARNING", log_to_driver=False)
     worker_ids = [node.node_id for node in workers]
     thread, outcome = run_in_thread(lambda: predict_batch(args["model"], args["input"], args["output"],

@@ -187,7 +187,7 @@ def test_a_killed_actor_leaves_every_input_exactly_once(small_deploy, two_thousa
     assert outcome["killed"], "no actor process was found to kill"
     assert_exactly_once(tmp_path / "out", inputs)
     pids = {chunk["pid"] for chunk in outcome["summary"]["chunks"]}
-    assert outcome["killed"][0] in outcome["actors_before"] and len(pids) >= 3  # a restarted actor took over
+    assert pids - set(outcome["actors_before"]), "no restarted actor did any chunk"
 
 
 @pytest.mark.slow
@@ -200,6 +200,7 @@ def test_two_worker_nodes_produce_rows_and_a_lost_node_loses_none(small_deploy, 
                            workers=2, chunk_images=20, backend="openvino", remove_node=remove_node)
     assert_exactly_once(tmp_path / "out", inputs)
     nodes = [chunk["node"] for chunk in outcome["summary"]["chunks"]]
+    assert set(nodes) <= set(outcome["worker_nodes"])  # the head has no CPU for actors
     if remove_node:
         assert outcome["removed"] in nodes  # it did work before it went; its actor restarted elsewhere
     else:
