@@ -192,3 +192,16 @@ def test_openvino_is_a_default_dependency():
 
     unconditional = [r.split(";")[0].strip() for r in requires("ppcls-hrnet") if "extra ==" not in r]
     assert "openvino" in unconditional
+
+
+@pytest.mark.slow
+def test_a_fresh_venv_install_brings_openvino_not_onnxruntime(tmp_path):
+    """What `pip install -e .` (the README's first command) would install in a fresh venv, resolved from
+    the package registry without installing it: OpenVINO is there; ONNX Runtime stays an extra."""
+    subprocess.run([sys.executable, "-m", "venv", tmp_path / "venv"], check=True, timeout=120)
+    report = tmp_path / "report.json"
+    done = subprocess.run([tmp_path / "venv/bin/pip", "install", "--quiet", "--dry-run", "--report", report,
+                           "-e", ROOT], capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    names = {item["metadata"]["name"].lower() for item in json.loads(report.read_text())["install"]}
+    assert {"openvino", "paddlepaddle", "opencv-python-headless"} <= names and "onnxruntime" not in names
