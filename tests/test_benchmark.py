@@ -40,7 +40,8 @@ def test_benchmark_engines_and_accuracy_names_come_from_the_variants_table():
                            "openvino-int8", "lite-fp32-x86"]
     assert {name: (v.backend, v.precision) for name, v in BY_ACCURACY_NAME.items()} == {
         "paddle": ("paddle", "fp32"), "onnxruntime": ("onnxruntime", "fp32"), "openvino": ("openvino", "fp32"),
-        "onnxruntime-int8": ("onnxruntime", "int8"), "openvino-int8": ("openvino", "int8")}
+        "onnxruntime-int8": ("onnxruntime", "int8"), "openvino-int8": ("openvino", "int8"),
+        "paddle-bf16": ("paddle", "bf16"), "openvino-bf16": ("openvino", "bf16")}
     # the accuracy reference reads whichever Paddle graph the export has, with oneDNN
     assert BY_ACCURACY_NAME["paddle"].model_format == "auto" and BY_ACCURACY_NAME["paddle"].enable_mkldnn
 

@@ -3,7 +3,8 @@
     print(format_report(compare_top1("inference/", "dataset/test_list.txt")))
 
 The engines compared are named by runtime.variants' ``accuracy_name`` column
-(paddle, onnxruntime, openvino, onnxruntime-int8, openvino-int8). All of them
+(paddle, onnxruntime, openvino, onnxruntime-int8, openvino-int8, paddle-bf16,
+openvino-bf16). All of them
 see the same preprocessed batches: each batch is read once, through the
 model's own inference.yml transforms, the way calibration images are
 (:mod:`ppcls_hrnet.export.quantize`).
@@ -109,7 +110,7 @@ DEFAULT_BACKENDS = ("paddle", "onnxruntime-int8", "openvino-int8")
 @dataclass(frozen=True)
 class BackendAccuracy:
     backend: str
-    precision: str                 # "fp32" or "int8"
+    precision: str                 # "fp32", "bf16" or "int8"
     top1: float
     agreement: Optional[float]     # share of images whose top-1 class is the reference's; None: reference
     drop_points: Optional[float]   # (reference top-1 - top-1) * 100; None: reference
@@ -134,7 +135,7 @@ def make_engine(backend: str, model_dir, cpu_threads: int = 2):
 
 def compare_top1(model_dir, eval_list, eval_root=None, *, backends: Sequence[str] = DEFAULT_BACKENDS,
                  batch_size: int = 64, cpu_threads: int = 2, progress: bool = True) -> AccuracyReport:
-    """Top-1 of fp32 and int8 backends over a label list, and how far int8 moves it.
+    """Top-1 of an fp32 backend and others (int8, bf16) over a label list, and how far they move it.
 
     The first fp32 backend in ``backends`` is the reference; every other one
     gets its top-1 agreement with it (same predicted class, right or wrong)
@@ -155,7 +156,7 @@ def compare_top1(model_dir, eval_list, eval_root=None, *, backends: Sequence[str
     built = {name: make_engine(name, model_dir, cpu_threads) for name in order}
     engines = {name: built[name] for name in backends}
     predictions = predict_list(engines, deploy, eval_list, eval_root, batch_size=batch_size,
-                               progress=progress, desc="fp32 vs int8")
+                               progress=progress, desc=" vs ".join(backends))
     ref = predictions[reference]
     if not len(ref.labels):
         raise QuantizationError(f"no readable images in {eval_list}")

@@ -45,11 +45,12 @@ VARIANTS: Tuple[Variant, ...] = (
     Variant("paddle-fp32-legacy", "paddle fp32 oneDNN (legacy)", "paddle", "fp32", model_format="legacy"),
     Variant("paddle-fp32-onednn-off", "paddle fp32 oneDNN off", "paddle", "fp32", enable_mkldnn=False,
             model_format="pir"),
-    Variant("paddle-bf16", "paddle bf16 oneDNN (PIR)", "paddle", "bf16", model_format="pir"),
+    Variant("paddle-bf16", "paddle bf16 oneDNN (PIR)", "paddle", "bf16", model_format="pir",
+            accuracy_name="paddle-bf16"),
     Variant("onnxruntime-fp32", "onnxruntime fp32", "onnxruntime", "fp32", accuracy_name="onnxruntime"),
     Variant("onnxruntime-int8", "onnxruntime int8", "onnxruntime", "int8", accuracy_name="onnxruntime-int8"),
     Variant("openvino-fp32", "openvino fp32", "openvino", "fp32", accuracy_name="openvino"),
-    Variant("openvino-bf16", "openvino bf16", "openvino", "bf16"),
+    Variant("openvino-bf16", "openvino bf16", "openvino", "bf16", accuracy_name="openvino-bf16"),
     # int8 keeps its float parts f32 (not bf16): the OpenVINO engine's choice
     Variant("openvino-int8", "openvino int8", "openvino", "int8", accuracy_name="openvino-int8"),
     Variant("lite-fp32-x86", "paddle lite fp32 (x86 .nb)", "lite", "fp32", opt_in=True),
@@ -57,7 +58,7 @@ VARIANTS: Tuple[Variant, ...] = (
 VARIANTS_BY_KEY: Dict[str, Variant] = {v.key: v for v in VARIANTS}
 # The latency benchmark's engines, in table order.
 TIMED: Dict[str, Variant] = {v.key: v for v in VARIANTS if v.timed}
-# The int8 accuracy report's names (paddle, onnxruntime, openvino, onnxruntime-int8, openvino-int8).
+# The accuracy report's names (paddle, onnxruntime, openvino; the -int8 and -bf16 ones).
 BY_ACCURACY_NAME: Dict[str, Variant] = {v.accuracy_name: v for v in VARIANTS if v.accuracy_name}
 
 
