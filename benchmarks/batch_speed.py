@@ -32,7 +32,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(HERE), str(HERE / "tests")]
 
-from netns import loopback_only, namespace_problem  # noqa: E402  (the tests' helper, written once)
+from netns import loopback_only, namespace_problem  # noqa: E402  (the tests' helpers, written once)
+from test_bad_data import zero_png  # noqa: E402
 
 from ppcls_hrnet.evaluation.environment import environment  # noqa: E402
 
@@ -59,23 +60,10 @@ def make_images(root: Path) -> Path:
     (folder / "zz_truncated.png").write_bytes(good[:len(good) // 2])
     (folder / "zz_empty.png").write_bytes(b"")
     (folder / "zz_text.png").write_text("not an image")
-    (folder / "zz_huge.png").write_bytes(_zero_png(40000, 40000))
+    (folder / "zz_huge.png").write_bytes(zero_png(40000, 40000))
     os.symlink("missing.png", folder / "zz_missing.png")
     assert len(list(folder.iterdir())) == 2000
     return folder
-
-
-def _zero_png(width, height):
-    import struct
-    import zlib
-
-    def chunk(kind, data):
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    row = b"\0" * (width + 1)
-    stream = zlib.compress(row * 100, 9)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
-            + chunk(b"IDAT", stream[:64]) + chunk(b"IEND", b""))
 
 
 def export_model(model: str, size: int, work: Path) -> Path:

@@ -20,24 +20,20 @@ import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(HERE))
+sys.path[:0] = [str(HERE), str(HERE / "tests")]
+
+from conftest import QUICK_START as CONFIG, fashion_overrides  # noqa: E402  (the deploy tests' model, as they train it)
 
 from ppcls_hrnet.evaluation.accuracy import compare_top1, format_report  # noqa: E402
 from ppcls_hrnet.evaluation.environment import environment  # noqa: E402
-
-CONFIG = HERE / "configs/quick_start/HRNet_W18_small_v1_fashion_mnist.yaml"
 
 
 def train_and_export(work: Path) -> tuple:
     data = work / "fashion_mnist"
     cli = [sys.executable, "-m", "ppcls_hrnet.cli"]
     subprocess.run([*cli, "data", "fashion-mnist", str(data), "--limit_train", "3000"], check=True)
-    overrides = [f"DataLoader.Train.dataset.image_root={data}", f"DataLoader.Train.dataset.cls_label_path={data}/train_list.txt",
-                 f"DataLoader.Eval.dataset.image_root={data}", f"DataLoader.Eval.dataset.cls_label_path={data}/test_list.txt",
-                 "DataLoader.Train.dataset.transform_ops.1.ResizeImage.size=32",
-                 "DataLoader.Eval.dataset.transform_ops.1.ResizeImage.size=32", "Infer.transforms.1.ResizeImage.size=32",
-                 "Global.image_shape=[3,32,32]", f"Infer.PostProcess.class_id_map_file={data}/label_names.txt",
-                 f"Global.output_dir={work}/out", "Global.epochs=4", "Global.eval_during_train=False"]
+    overrides = fashion_overrides(data) + [f"Global.output_dir={work}/out", "Global.epochs=4",
+                                           "Global.eval_during_train=False"]
     flags = [item for o in overrides for item in ("-o", o)]
     subprocess.run([*cli, "train", "-c", str(CONFIG), *flags], check=True)
     weights = f"Global.pretrained_model={work}/out/HRNet_W18_small_v1/latest"

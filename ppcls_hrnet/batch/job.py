@@ -79,7 +79,8 @@ def predict_batch(inference_model_dir, input: str, output: str, *, backend: str 
             raise ConfigError(f"predict-batch: {name} must be >= 1, got {value}")
     deploy = read_deploy_config(inference_model_dir)
     settings = WorkerSettings(model_dir=str(deploy.model_dir.resolve()), output=_absolute(output), backend=backend,
-                              precision=precision, threads=threads_per_worker, batch_size=batch_size)
+                              precision=precision, threads=threads_per_worker, batch_size=batch_size,
+                              model_id=deploy.identity())
     # the model loads here first: a backend that cannot run it stops the job before Ray starts
     check = ClassificationPredictor(settings.model_dir, RuntimeOptions(
         backend=backend, precision=precision, cpu_threads=threads_per_worker), batch_size=batch_size)
@@ -89,7 +90,7 @@ def predict_batch(inference_model_dir, input: str, output: str, *, backend: str 
     if inputs.remote:
         settings = replace(settings, remote_source=input)
     manifest = Manifest(inputs=len(inputs), inputs_digest=inputs_digest(inputs.paths), chunk_images=chunk_images,
-                        model_id=deploy.identity(), model_name=deploy.model_name, source=input)
+                        model_id=settings.model_id, model_name=deploy.model_name, source=input)
     table = OutputDataset(settings.output)
     done = table.start(manifest, resume)
     chunks = [inputs.paths[first:first + chunk_images] for first in range(0, len(inputs), chunk_images)]

@@ -18,7 +18,7 @@ from typing import Dict, List, Optional
 import numpy as np
 from pyarrow import fs
 
-from ..preprocess.reading import max_image_bytes
+from ..preprocess.reading import max_image_bytes, over_limit
 from ..runtime.options import RuntimeOptions
 from ..runtime.predictor import ClassificationPredictor
 from .inputs import filesystem_path, remote_filesystem
@@ -36,16 +36,17 @@ class WorkerSettings:
     # OpenVINO pins its threads from core 0 on: several actors on one machine would share cores
     cpu_pinning: Optional[bool] = False
     remote_source: Optional[str] = None  # the input URI when images are remote
+    model_id: str = ""  # the model's identity, hashed once by the job (not once per actor)
 
 
 class ChunkPredictor:
     """Ray Data's callable class: a batch of chunks ({"chunk", "paths"}) -> a summary row per chunk."""
 
     def __init__(self, settings: WorkerSettings):
+        self.settings = settings
         options = RuntimeOptions(backend=settings.backend, precision=settings.precision, cpu_threads=settings.threads,
                                  max_batch_size=settings.batch_size, cpu_pinning=settings.cpu_pinning)
         self.predictor = ClassificationPredictor(settings.model_dir, options, batch_size=settings.batch_size)
-        self.model_id = self.predictor.deploy.identity()
         self.output = OutputDataset(settings.output)
         self.remote = remote_filesystem(settings.remote_source)[0] if settings.remote_source else None
         self.node = _node_id()
@@ -57,7 +58,7 @@ class ChunkPredictor:
             started = time.perf_counter()
             paths = [os.fsdecode(bytes(p)) for p in encoded_paths]
             results = self._predict(paths)
-            self.output.write_part(int(chunk), results_table(results, self.model_id, self.predictor.deploy.model_name))
+            self.output.write_part(int(chunk), results_table(results, self.settings.model_id, self.predictor.deploy.model_name))
             summary["chunk"].append(int(chunk))
             summary["images"].append(len(results))
             summary["errors"].append(sum("error" in r for r in results))
@@ -91,12 +92,11 @@ def _read_remote(filesystem, uri: str) -> bytes:
     if info.type != fs.FileType.File:
         raise OSError("no such object" if info.type == fs.FileType.NotFound else "not a file")
     if info.size is not None and info.size > limit:
-        raise OSError(f"{info.size} bytes, over the limit of {limit} bytes for an image (PPCLS_HRNET_MAX_IMAGE_BYTES)")
+        raise OSError(over_limit(f"{info.size} bytes", limit))
     with filesystem.open_input_stream(path) as f:
         data = f.read(limit + 1)
     if len(data) > limit:
-        raise OSError(f"more than {limit} bytes, over the limit of {limit} bytes for an image "
-                      "(PPCLS_HRNET_MAX_IMAGE_BYTES)")
+        raise OSError(over_limit(f"more than {limit} bytes", limit))
     return data
 
 

@@ -2,10 +2,17 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 
 from ..batch.cluster import import_ray
-from ..runtime.backends import BACKEND_NAMES
-from ..runtime.options import PRECISIONS
+from ..runtime.options import PREDICTOR_OPTIONS, add_flags
+
+# the predictor's options as predict declares them; a batch job batches 8 images by default
+BATCH_OPTIONS = (
+    replace(PREDICTOR_OPTIONS["backend"], help=""),
+    replace(PREDICTOR_OPTIONS["precision"], default="fp32", help=""),
+    replace(PREDICTOR_OPTIONS["batch_size"], default=8, help="images per inference call"),
+)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -15,12 +22,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "a PaddleClas label list (.txt), or the same on s3://bucket/prefix")
     p.add_argument("--output", required=True, metavar="OUT", help="the Parquet table's folder (local, shared by "
                    "the nodes, or s3://...): one row per input")
-    p.add_argument("--backend", default="auto", choices=["auto", *BACKEND_NAMES])
-    p.add_argument("--precision", default="fp32", choices=PRECISIONS)
+    add_flags(p, BATCH_OPTIONS)
     p.add_argument("--workers", type=int, default=None, help="predictor actors (default: a local Ray's cores / "
                    "threads_per_worker; a cluster's CPUs - 1, over threads_per_worker)")
     p.add_argument("--threads_per_worker", type=int, default=1, help="math threads of each actor's engine")
-    p.add_argument("--batch_size", type=int, default=8, help="images per inference call")
     p.add_argument("--chunk_images", type=int, default=1024,
                    help="images per part file and per task (a lost worker redoes at most one chunk)")
     p.add_argument("--ray_address", default=None, help="join a Ray cluster: auto (this node's) or ray://HEAD:10001; "

@@ -106,7 +106,7 @@ def read_image_file(path: str, limit: int = None) -> bytes:
         if not stat.S_ISREG(info.st_mode):
             raise _cannot_read(path, f"{file_kind(info.st_mode)}, not a regular file")
         if info.st_size > limit:
-            raise _cannot_read(path, _over_limit(f"{info.st_size} bytes", limit))
+            raise _cannot_read(path, over_limit(f"{info.st_size} bytes", limit))
         return _read_at_most(fd, limit, path)
     finally:
         os.close(fd)
@@ -124,10 +124,11 @@ def _read_at_most(fd: int, limit: int, path: str) -> bytes:
         chunks.append(chunk)
         total += len(chunk)
         if total > limit:  # the file grew, or its size lied
-            raise _cannot_read(path, _over_limit(f"more than {limit} bytes", limit))
+            raise _cannot_read(path, over_limit(f"more than {limit} bytes", limit))
 
 
-def _over_limit(size: str, limit: int) -> str:
+def over_limit(size: str, limit: int) -> str:
+    """Why an image of ``size`` ("N bytes", "more than N bytes") is refused: the message every reader gives."""
     return f"{size}, over the limit of {limit} bytes for an image ({MAX_IMAGE_BYTES_ENV})"
 
 
@@ -158,7 +159,7 @@ def fetch_url(url: str, limit: int = None, deadline: float = None) -> bytes:
                 chunks.append(chunk)
                 total += len(chunk)
                 if total > limit:
-                    raise ImageError(f"cannot download {url}: {_over_limit(f'more than {limit} bytes', limit)}")
+                    raise ImageError(f"cannot download {url}: {over_limit(f'more than {limit} bytes', limit)}")
     except urllib.error.HTTPError as err:
         raise ImageError(f"cannot download {url}: HTTP {err.code} {err.reason}") from None
     except (urllib.error.URLError, OSError) as err:
