@@ -27,7 +27,7 @@ def create_predictor(model_name: Optional[str] = None, inference_model_dir=None,
                      crop_size: Optional[int] = None, cpu_pinning: Optional[bool] = None) -> ClassificationPredictor:
     """A predictor for an exported model dir, or for ``model_name`` + weights (exported once, cached)."""
     if precision is None:
-        precision = "fp16" if use_fp16 else "fp32"
+        precision = "fp16" if use_fp16 else "auto"
     elif use_fp16 and precision != "fp16":
         raise ConfigError(f"use_fp16 contradicts precision={precision!r}; give one of them")
     options = RuntimeOptions(backend=backend, precision=precision, use_gpu=use_gpu, use_tensorrt=use_tensorrt,

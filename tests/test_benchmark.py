@@ -21,6 +21,7 @@ from ppcls_hrnet.evaluation.report import (TABLE_COLUMNS, BenchmarkReport, Model
 from ppcls_hrnet.evaluation.settings import BenchmarkSettings, select_engines
 from ppcls_hrnet.evaluation.timing import measure_interleaved, summarize, wait_until_idle
 from ppcls_hrnet.runtime.backends import AUTO_ORDER, BACKENDS
+from ppcls_hrnet.runtime.options import RuntimeOptions
 from ppcls_hrnet.runtime.variants import BY_ACCURACY_NAME, TIMED, VARIANTS, VARIANTS_BY_KEY, auto_variant
 
 # ------------------------------------------------------------- the variants table
@@ -28,6 +29,9 @@ from ppcls_hrnet.runtime.variants import BY_ACCURACY_NAME, TIMED, VARIANTS, VARI
 
 def test_every_variant_is_a_backend_and_precision_the_backend_table_runs_on_cpu():
     for variant in VARIANTS:
+        if variant.key == "auto":  # the defaults: resolved when the engine is made
+            assert variant.runtime_options() == RuntimeOptions(cpu_threads=2)
+            continue
         assert variant.backend in BACKENDS, variant.key
         assert variant.precision in BACKENDS[variant.backend].cpu_precisions, variant.key
         variant.runtime_options(cpu_threads=2)  # RuntimeOptions accepts every switch combination
@@ -37,7 +41,7 @@ def test_every_variant_is_a_backend_and_precision_the_backend_table_runs_on_cpu(
 def test_benchmark_engines_and_accuracy_names_come_from_the_variants_table():
     assert list(TIMED) == ["paddle-fp32-pir", "paddle-fp32-legacy", "paddle-fp32-onednn-off", "paddle-bf16",
                            "onnxruntime-fp32", "onnxruntime-int8", "openvino-fp32", "openvino-bf16",
-                           "openvino-int8", "lite-fp32-x86"]
+                           "openvino-int8", "lite-fp32-x86", "auto"]
     assert {name: (v.backend, v.precision) for name, v in BY_ACCURACY_NAME.items()} == {
         "paddle": ("paddle", "fp32"), "onnxruntime": ("onnxruntime", "fp32"), "openvino": ("openvino", "fp32"),
         "onnxruntime-int8": ("onnxruntime", "int8"), "openvino-int8": ("openvino", "int8"),

@@ -3,9 +3,12 @@
 The project is built once per session with cpp_infer/build.sh (into
 cpp_infer/build, or $PPCLS_HRNET_CPP_BUILD): about a minute the first time,
 seconds after. Without cmake, g++, libopencv-dev or libyaml-cpp-dev the tests
-are skipped locally and FAIL in CI (CI=true). Both sides run OpenVINO fp32 with
-2 threads (bf16 and int8 where said) from the same inference.yml; they must
-agree on the top-k ids and on the scores within 2e-4, and print the same line.
+are skipped locally and FAIL in CI (CI=true). The parity tests run both sides
+on OpenVINO fp32 with 2 threads (bf16 and int8 where said) from the same
+inference.yml, pinning --precision fp32 on the binary (the default, auto, is
+bf16 on CPUs that compute it natively, which would round small preprocessing
+differences away); they must agree on the top-k ids and on the scores within
+2e-4, and print the same line. The tests of the two CLIs run both defaults.
 """
 import ast
 import os
@@ -83,6 +86,11 @@ def parse_results(stdout):
         assert int(match["k"]) == len(ids) == len(scores)
         results[match["file"]] = (ids, scores, names, line)
     return results
+
+
+# The binary's precision for the parity tests (its default is auto: bf16 here when the CPU has it)
+FP32 = ("--precision", "fp32")
+CAPABILITIES = "PPCLS_HRNET_CPU_CAPABILITIES"
 
 
 def python_predict(model_dir, sources, precision="fp32", batch_size=1, topk=None):
@@ -216,7 +224,7 @@ def colour_images(tmp_path_factory):
 
 def test_small_deploy_images_match_python(cpp_build, small_deploy):
     model_dir, image_dir, _ = small_deploy
-    done = run_cpp(cpp_build, "--model_dir", model_dir, "--infer_imgs", image_dir)
+    done = run_cpp(cpp_build, "--model_dir", model_dir, "--infer_imgs", image_dir, *FP32)
     assert done.returncode == 0, done.stderr
     identical = assert_same_predictions(done.stdout, python_predict(model_dir, [image_dir]))
     assert identical == 12  # same pixels into the same OpenVINO: the very same lines
@@ -342,7 +350,7 @@ VARIANTS = {
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_generated_images_match_python(cpp_build, ref_model, colour_images, tmp_path, variant):
     model_dir = with_inference_yml(ref_model, tmp_path / variant, set_ops(*VARIANTS[variant]))
-    done = run_cpp(cpp_build, "--model_dir", model_dir, "--infer_imgs", colour_images)
+    done = run_cpp(cpp_build, "--model_dir", model_dir, "--infer_imgs", colour_images, *FP32)
     assert done.returncode == 0, done.stderr
     expected = python_predict(model_dir, [colour_images])
     assert len(expected) == 2 * len(SIZES) + 15 and not any("error" in r for r in expected)
@@ -358,7 +366,7 @@ def test_bicubic_predictions_still_match_python(cpp_build, ref_model, colour_ima
     ops = [DECODE, {"ResizeImage": {"resize_short": 37, "interpolation": "bicubic"}}, {"CropImage": {"size": 32}},
            NORMALIZE, TO_CHW]
     model_dir = with_inference_yml(ref_model, tmp_path / "bicubic", set_ops(*ops))
-    done = run_cpp(cpp_build, "--model_dir", model_dir, "--infer_imgs", colour_images)
+    done = run_cpp(cpp_build, "--model_dir", model_dir, "--infer_imgs", colour_images, *FP32)
     assert done.returncode == 0, done.stderr
     assert_same_predictions(done.stdout, python_predict(model_dir, [colour_images]))
 
@@ -376,7 +384,7 @@ def test_library_on_decoded_images_matches_the_cli(cpp_build, ref_model, colour_
 def test_batches_give_the_same_results(cpp_build, ref_model, colour_images, tmp_path):
     model_dir = with_inference_yml(ref_model, tmp_path / "m", set_ops(*VARIANTS["resize_short_crop"]))
     done = run_cpp(cpp_build, "--model_dir", model_dir, "--infer_imgs", colour_images, "--batch_size", 8,
-                   "--topk", 5)
+                   "--topk", 5, *FP32)
     assert done.returncode == 0, done.stderr
     results = python_predict(model_dir, [colour_images], batch_size=8, topk=5)
     assert_same_predictions(done.stdout, results)
@@ -390,7 +398,7 @@ def test_label_names_print_as_python_reprs(cpp_build, ref_model, colour_images, 
         content["PostProcess"]["label_list"] = names[:10]
         content["PreProcess"]["transform_ops"] = VARIANTS["resize_short_crop"]
     model_dir = with_inference_yml(ref_model, tmp_path / "labels", edit)
-    done = run_cpp(cpp_build, "--model_dir", model_dir, "--infer_imgs", colour_images, "--topk", 10)
+    done = run_cpp(cpp_build, "--model_dir", model_dir, "--infer_imgs", colour_images, "--topk", 10, *FP32)
     assert done.returncode == 0, done.stderr
     results = python_predict(model_dir, [colour_images], topk=10)
     assert_same_predictions(done.stdout, results)
@@ -423,6 +431,106 @@ def test_int8_matches_python(cpp_build, int8_model, colour_images):
     assert done.returncode == 0, done.stderr
     assert "inference_int8.onnx" in done.stderr
     assert_same_predictions(done.stdout, python_predict(int8_model, [colour_images], precision="int8"))
+
+
+# ------------------------------------------------------------------ precision auto (the default)
+
+def log_lines(stderr):
+    """stderr's lines without their time stamps."""
+    return [re.sub(r"^\[[^\]]*\] ", "", line) for line in stderr.splitlines()]
+
+
+def model_line(model_dir, precision):
+    return f"ppcls_hrnet INFO: HRNet_W18_small_v1 on openvino ({precision}, {model_dir}/inference.pdmodel)"
+
+
+def with_bf16_check(model_dir, target, agreement):
+    """model_dir with PrecisionCheck.bf16 as `ppcls-hrnet check-precision` records it."""
+    def edit(content):
+        content["PrecisionCheck"] = {"bf16": {"top1_agreement": agreement, "images": 10000,
+                                              "reference": "openvino fp32"}}
+    return with_inference_yml(model_dir, target, edit)
+
+
+@pytest.mark.parametrize("capabilities, resolved", [
+    ("FP32,INT8", "fp32"), ("FP32,BF16,INT8", "bf16"),
+    ("fp32 bf16", "bf16"), (" int8 ,\tFP32, ", "fp32"),  # commas and/or spaces, any case
+])
+def test_auto_precision_follows_the_cpu_capabilities(cpp_build, small_deploy, capabilities, resolved):
+    """PPCLS_HRNET_CPU_CAPABILITIES replaces OpenVINO's OPTIMIZATION_CAPABILITIES: the default is bf16
+    where BF16 is listed, else fp32, logged as such and predicting as that precision asked by name."""
+    model_dir, image_dir, _ = small_deploy
+    env = {CAPABILITIES: capabilities}
+    auto = run_cpp(cpp_build, "--model_dir", model_dir, "--infer_imgs", image_dir, env=env)
+    named = run_cpp(cpp_build, "--model_dir", model_dir, "--infer_imgs", image_dir, "--precision", resolved, env=env)
+    assert auto.returncode == named.returncode == 0, auto.stderr + named.stderr
+    assert log_lines(auto.stderr) == log_lines(named.stderr) == [model_line(model_dir, resolved)]
+    assert auto.stdout == named.stdout
+    assert len(parse_results(auto.stdout)) == 12
+
+
+def test_auto_precision_asks_openvino_without_the_variable(cpp_build, small_deploy, monkeypatch):
+    """Unset, empty or blank: the CPU's own answer, as the Python openvino module gives it."""
+    import openvino
+
+    model_dir, image_dir, _ = small_deploy
+    native = "BF16" in openvino.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+    monkeypatch.delenv(CAPABILITIES, raising=False)
+    for env in ({}, {CAPABILITIES: ""}, {CAPABILITIES: " \t "}):
+        done = run_cpp(cpp_build, "--model_dir", model_dir, "--infer_imgs", image_dir, env=env)
+        assert done.returncode == 0, done.stderr
+        assert log_lines(done.stderr) == [model_line(model_dir, "bf16" if native else "fp32")], env
+
+
+def test_a_model_whose_bf16_check_failed_runs_fp32(cpp_build, small_deploy, tmp_path):
+    """inference.yml's PrecisionCheck.bf16.top1_agreement below 0.995: auto runs fp32 even where the CPU
+    computes bf16, and says why; at 0.995 it runs bf16; --precision bf16 is not checked."""
+    model_dir, image_dir, _ = small_deploy
+    failed = with_bf16_check(model_dir, tmp_path / "failed", 0.99)
+    passed = with_bf16_check(model_dir, tmp_path / "passed", 0.995)
+    with_bf16 = {CAPABILITIES: "FP32,BF16,INT8"}
+    done = run_cpp(cpp_build, "--model_dir", failed, "--infer_imgs", image_dir, env=with_bf16)
+    assert done.returncode == 0, done.stderr
+    assert log_lines(done.stderr) == [
+        "ppcls_hrnet INFO: precision auto: bf16 changed the top-1 class of 1.00 % of 10000 images against fp32 "
+        "(inference.yml PrecisionCheck; auto needs at most 0.5 %); running fp32", model_line(failed, "fp32")]
+    fp32 = run_cpp(cpp_build, "--model_dir", failed, "--infer_imgs", image_dir, *FP32)
+    assert done.stdout == fp32.stdout
+    # without native bf16 the check changes nothing, so nothing is said
+    done = run_cpp(cpp_build, "--model_dir", failed, "--infer_imgs", image_dir, env={CAPABILITIES: "FP32,INT8"})
+    assert log_lines(done.stderr) == [model_line(failed, "fp32")]
+    done = run_cpp(cpp_build, "--model_dir", failed, "--infer_imgs", image_dir, "--precision", "bf16")
+    assert log_lines(done.stderr) == [model_line(failed, "bf16")]
+    done = run_cpp(cpp_build, "--model_dir", passed, "--infer_imgs", image_dir, env=with_bf16)
+    assert log_lines(done.stderr) == [model_line(passed, "bf16")]
+
+
+@pytest.mark.parametrize("agreement, message", [
+    ("null", "TypeError: float() argument must be a string or a real number, not 'NoneType'"),
+    ("nine", "ValueError: could not convert string to float: 'nine'"),
+])
+def test_a_bad_bf16_check_is_one_clear_line(cpp_build, small_deploy, tmp_path, agreement, message):
+    model_dir, image_dir, _ = small_deploy
+    target = with_bf16_check(model_dir, tmp_path / "m", None if agreement == "null" else agreement)
+    line = one_error_line(run_cpp(cpp_build, "--model_dir", target, "--infer_imgs", image_dir))
+    assert line == f"error: {target}/inference.yml is not a valid inference.yml ({message}); " \
+                   "re-export the model to rewrite it"
+
+
+@pytest.mark.parametrize("capabilities, agreement", [("FP32,INT8", None), ("FP32,BF16", 0.99), ("BF16", None)])
+def test_auto_precision_is_pythons(cpp_build, small_deploy, tmp_path, capabilities, agreement):
+    """Both CLIs' defaults resolve auto alike: the same lines on stdout and stderr."""
+    model_dir, image_dir, _ = small_deploy
+    if agreement is not None:
+        model_dir = with_bf16_check(model_dir, tmp_path / "m", agreement)
+    args = ["--inference_model_dir", str(model_dir), "--infer_imgs", str(image_dir)]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), CAPABILITIES: capabilities}
+    python = subprocess.run([sys.executable, "-m", "ppcls_hrnet.cli", "predict", "--backend", "openvino", *args],
+                            capture_output=True, text=True, timeout=600, env=env)
+    cpp = run_cpp(cpp_build, *args, env=env)
+    assert python.returncode == cpp.returncode == 0, python.stderr + cpp.stderr
+    assert log_lines(cpp.stderr) == log_lines(python.stderr)
+    assert cpp.stdout == python.stdout
 
 
 # ------------------------------------------------------------------ bad images: reported, the rest predicted
@@ -476,7 +584,8 @@ def test_bad_images_are_reported_and_the_rest_predicted(cpp_build, ref_model, ba
     model_dir = with_inference_yml(ref_model, tmp_path / "m", set_ops(
         DECODE, {"ResizeImage": {"resize_short": 256}}, {"CropImage": {"size": 224}},
         {"ResizeImage": {"size": 32}}, NORMALIZE, TO_CHW))
-    done = run_cpp(cpp_build, "--model_dir", model_dir, "--infer_imgs", bad_folder, "--batch_size", batch_size)
+    done = run_cpp(cpp_build, "--model_dir", model_dir, "--infer_imgs", bad_folder, "--batch_size", batch_size,
+                   *FP32)
     assert done.returncode == 1, done.stderr
     expected = python_predict(model_dir, [bad_folder], batch_size=batch_size)
     python_errors = {Path(r["file_name"]).name: r["error"] for r in expected if "error" in r}
@@ -495,7 +604,7 @@ def test_bad_images_are_reported_and_the_rest_predicted(cpp_build, ref_model, ba
 def test_pixel_limit_from_the_environment(cpp_build, ref_model, colour_images, tmp_path, monkeypatch):
     model_dir = with_inference_yml(ref_model, tmp_path / "m", set_ops(*VARIANTS["resize_short_crop"]))
     monkeypatch.setenv("PPCLS_HRNET_MAX_IMAGE_PIXELS", "5000")
-    done = run_cpp(cpp_build, "--model_dir", model_dir, "--infer_imgs", colour_images)
+    done = run_cpp(cpp_build, "--model_dir", model_dir, "--infer_imgs", colour_images, *FP32)
     assert done.returncode == 1
     expected = python_predict(model_dir, [colour_images])
     python_errors = {Path(r["file_name"]).name: r["error"] for r in expected if "error" in r}
@@ -622,6 +731,8 @@ def test_bad_preprocessing_is_one_clear_line(cpp_build, small_deploy, tmp_path, 
     (["--backend", "paddle"], {}, "this build has no Paddle Inference backend: rebuild with -DWITH_PADDLE_INFERENCE=ON"),
     (["--backend", "onnxruntime"], {}, "backend must be openvino or paddle"),
     (["--precision", "fp16"], {}, "openvino on CPU runs fp32, bf16, int8, not fp16; fp16 needs a GPU"),
+    (["--precision", "half"], {}, "precision must be one of auto, fp32, fp16, bf16, int8, got 'half'"),
+    (["--precision", "auto", "--use_gpu"], {}, "openvino does not run on GPU here"),  # auto on GPU: fp32
     (["--use_gpu"], {}, "openvino does not run on GPU here"),
     ([], {"PPCLS_HRNET_MAX_IMAGE_PIXELS": "lots"}, "PPCLS_HRNET_MAX_IMAGE_PIXELS='lots' is not a positive number"),
 ])
@@ -647,7 +758,8 @@ def test_bad_command_lines(cpp_build, small_deploy, tmp_path):
         assert done.returncode == 2 and done.stdout == "", done.stderr
         assert done.stderr.startswith("usage: ppcls_hrnet_infer")
         assert done.stderr.splitlines()[-1].startswith("error: ") and message in done.stderr.splitlines()[-1]
-    assert run_cpp(cpp_build, "--help").returncode == 0
+    usage = run_cpp(cpp_build, "--help")
+    assert usage.returncode == 0 and "[--precision auto|fp32|bf16|int8|fp16]" in usage.stdout
 
 
 def test_paddle_backend_links_against_the_api_paddle_exports(cpp_build):
@@ -671,10 +783,12 @@ def test_paddle_backend_links_against_the_api_paddle_exports(cpp_build):
 
 def test_benchmark_prints_per_stage_times(cpp_build, small_deploy):
     model_dir, image_dir, _ = small_deploy
-    done = run_cpp(cpp_build, "--model_dir", model_dir, "--infer_imgs", image_dir, "--benchmark", "--warmup", "2")
+    done = run_cpp(cpp_build, "--model_dir", model_dir, "--infer_imgs", image_dir, "--benchmark", "--warmup", "2",
+                   env={CAPABILITIES: "FP32,BF16"})
     assert done.returncode == 0, done.stderr
     report = done.stdout.split(PREDICT_COMPLETE + "\n", 1)[1]
     assert "data_num: 10\n" in report and "warmup_batches: 2\n" in report
+    assert "precision: bf16\n" in report  # what auto resolved to, not "auto"
     times = re.search(r"preprocess_time\(ms\): ([\d.]+), inference_time\(ms\): ([\d.]+), "
                       r"postprocess_time\(ms\): ([\d.]+)", report)
     assert times and all(float(t) > 0 for t in times.groups())
@@ -690,7 +804,7 @@ def test_trained_fashion_model_matches_python_on_real_images(cpp_build, trained_
     cfg, _ = trained_fashion_model
     model_dir = export_from_config(cfg, legacy=True, save_dir=tmp_path / "inference")
     image_dir = Path(cfg.DataLoader.Eval.dataset.image_root) / "images" / "test"
-    done = run_cpp(cpp_build, "--model_dir", model_dir, "--infer_imgs", image_dir, "--batch_size", 16)
+    done = run_cpp(cpp_build, "--model_dir", model_dir, "--infer_imgs", image_dir, "--batch_size", 16, *FP32)
     assert done.returncode == 0, done.stderr
     expected = python_predict(model_dir, [image_dir], batch_size=16)
     assert len(expected) == 1000

@@ -4,9 +4,11 @@ export -> deploy/python/predict_cls.py (oneDNN on/off, batch 1 and 4) -> the
 CLI -> `ppcls-hrnet onnx` -> ONNX Runtime / OpenVINO -> `ppcls-hrnet quantize`
 -> int8 on both. Every fp32 backend must give Paddle Inference's top-1 on all
 1000 test images; int8 must stay close (its product target is tested on
-the full 10k test set in test_quantize.py).
+the full 10k test set in test_quantize.py); the default precision (auto)
+follows the model's recorded bf16 check.
 """
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +18,8 @@ import pytest
 from ppcls_hrnet.cli import main
 from ppcls_hrnet.data import read_label_list
 from ppcls_hrnet.export.from_config import export_from_config
+from ppcls_hrnet.runtime.contract import read_deploy_config
+from ppcls_hrnet.runtime.precision import BF16_MIN_AGREEMENT
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -38,7 +42,7 @@ def chain(trained_fashion_model, tmp_path_factory):
 
 
 def predict_cls_top1(model_dir, image_dir, *overrides):
-    args = [sys.executable, str(ROOT / "deploy/python/predict_cls.py"),
+    args = [sys.executable, str(ROOT / "deploy/python/predict_cls.py"), "-o", "Global.precision=fp32",
             "-o", f"Global.inference_model_dir={model_dir}", "-o", f"Global.infer_imgs={image_dir}"]
     for o in overrides:
         args += ["-o", o]
@@ -80,10 +84,32 @@ def cli_top1(chain, tmp_path, *flags):
 
 @pytest.mark.parametrize("backend", ["paddle", "onnxruntime", "openvino", "auto"])
 def test_cli_backends_give_paddles_top1(chain, tmp_path, backend, capsys):
-    saved, top1 = cli_top1(chain, tmp_path, "--backend", backend)
+    saved, top1 = cli_top1(chain, tmp_path, "--backend", backend, "--precision", "fp32")
     capsys.readouterr()
     assert saved["backend"] == ("openvino" if backend == "auto" else backend)
     assert top1 == chain["reference"]
+
+
+def test_the_default_precision_follows_the_models_bf16_check(chain, tmp_path, capsys):
+    """check-precision measures bf16 against fp32 on the test images and records it; the CLI's
+    default (auto) then runs bf16 only when that agreement clears auto's bar, and within it."""
+    import openvino
+
+    model_dir = Path(shutil.copytree(chain["model_dir"], tmp_path / "inference"))
+    data = chain["cfg"].DataLoader.Eval.dataset
+    assert main(["check-precision", "--inference_model_dir", str(model_dir), "--eval_list", data.cls_label_path,
+                 "--eval_root", data.image_root]) == 0
+    capsys.readouterr()
+    check = read_deploy_config(model_dir).precision_checks["bf16"]
+    assert check["images"] == 1000
+    native = "BF16" in openvino.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+    bf16 = native and check["top1_agreement"] >= BF16_MIN_AGREEMENT
+    for backend in ("openvino", "paddle"):
+        saved, top1 = cli_top1(dict(chain, model_dir=model_dir), tmp_path / backend, "--backend", backend)
+        capsys.readouterr()
+        assert saved["precision"] == ("bf16" if bf16 else "fp32")
+        agreement = sum(top1[n] == chain["reference"][n] for n in top1) / len(top1)
+        assert agreement >= (BF16_MIN_AGREEMENT if bf16 else 1.0), agreement
 
 
 def test_onnx_command_matches_paddle_on_the_test_images(chain, capsys):

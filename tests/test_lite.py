@@ -133,7 +133,7 @@ def test_backend_lite_matches_paddle_inference(lite_model):
     images = [str(p) for p in list_images([str(image_dir)])]
     assert len(images) == 12
     lite = create_predictor(inference_model_dir=model_dir, backend="lite", batch_size=4)
-    paddle = create_predictor(inference_model_dir=model_dir, backend="paddle", batch_size=4)
+    paddle = create_predictor(inference_model_dir=model_dir, backend="paddle", precision="fp32", batch_size=4)
     assert lite.backend == "lite"
     a, b = list(lite.predict(images)), list(paddle.predict(images))
     assert [r["class_ids"][0] for r in a] == [r["class_ids"][0] for r in b]
@@ -248,7 +248,7 @@ def test_trained_fashion_mnist_lite_x86_matches_paddle_on_1000_images(trained_fa
     images = [str(p) for p in list_images([str(image_dir)])]
     assert len(images) >= 1000
     lite = create_predictor(inference_model_dir=model_dir, backend="lite", batch_size=16)
-    paddle = create_predictor(inference_model_dir=model_dir, backend="paddle", batch_size=16)
+    paddle = create_predictor(inference_model_dir=model_dir, backend="paddle", precision="fp32", batch_size=16)
     a = {r["file_name"]: r["class_ids"][0] for r in lite.predict(images)}
     b = {r["file_name"]: r["class_ids"][0] for r in paddle.predict(images)}
     assert len(a) == len(b) == len(images)

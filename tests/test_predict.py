@@ -50,15 +50,15 @@ def images_of(image_dir, n=8):
 
 
 @pytest.mark.parametrize("options", [
-    RuntimeOptions(backend="paddle", enable_mkldnn=False),
-    RuntimeOptions(backend="paddle", model_format="legacy"),
-    RuntimeOptions(backend="onnxruntime"),
-    RuntimeOptions(backend="openvino"),
+    RuntimeOptions(backend="paddle", precision="fp32", enable_mkldnn=False),
+    RuntimeOptions(backend="paddle", precision="fp32", model_format="legacy"),
+    RuntimeOptions(backend="onnxruntime", precision="fp32"),
+    RuntimeOptions(backend="openvino", precision="fp32"),
 ], ids=["paddle-onednn-off", "paddle-legacy-onednn", "onnxruntime", "openvino"])
 def test_every_backend_gives_paddles_predictions(model_copy, options):
     model_dir, image_dir, _ = model_copy
     images = images_of(image_dir)
-    reference = ClassificationPredictor(model_dir, RuntimeOptions(backend="paddle"), batch_size=4)
+    reference = ClassificationPredictor(model_dir, RuntimeOptions(backend="paddle", precision="fp32"), batch_size=4)
     predictor = ClassificationPredictor(model_dir, options, batch_size=3)  # other batching, same answers
     expected, got = list(reference.predict(images)), list(predictor.predict(images))
     assert [r["file_name"] for r in got] == images
@@ -70,8 +70,8 @@ def test_every_backend_gives_paddles_predictions(model_copy, options):
 
 def test_auto_picks_openvino_for_fp32_on_cpu(model_copy):
     model_dir, _, _ = model_copy
-    _, backend = create_engine(read_deploy_config(model_dir), RuntimeOptions())
-    assert backend == "openvino"
+    _, used = create_engine(read_deploy_config(model_dir), RuntimeOptions(precision="fp32"))
+    assert used.backend == "openvino"
 
 
 def test_auto_falls_back_when_openvino_is_missing(model_copy, monkeypatch):
@@ -86,8 +86,8 @@ def test_auto_falls_back_when_openvino_is_missing(model_copy, monkeypatch):
 
     monkeypatch.setattr(importlib, "import_module", no_openvino)
     model_dir, _, _ = model_copy
-    _, backend = create_engine(read_deploy_config(model_dir), RuntimeOptions())
-    assert backend == "paddle"
+    _, used = create_engine(read_deploy_config(model_dir), RuntimeOptions())
+    assert used.backend == "paddle"
     with pytest.raises(BackendUnavailableError, match="openvino is not installed.*pip install"):
         create_engine(read_deploy_config(model_dir), RuntimeOptions(backend="openvino"))
 

@@ -1,5 +1,6 @@
 """benchmarks/serve_load.py, short and bounded (CI): a few seconds of 4 loopback clients against
-1 and 2 workers and the in-process predictor on the small export; no failed or lost request."""
+1 and 2 workers and the in-process predictor on the small export, at fp32 and auto; no failed or
+lost request."""
 import json
 import subprocess
 import sys
@@ -19,14 +20,20 @@ def test_short_load_run_has_no_failed_or_lost_requests(small_deploy, tmp_path):
     result = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "serve_load.py"), "--inference_model_dir", str(model_dir),
          "--images", str(image_dir), "--duration", "4", "--rounds", "2", "--warmup", "1", "--concurrency", "4",
-         "--workers", "1", "2", "--work_dir", str(tmp_path / "work"), "--json", str(out)],
+         "--workers", "1", "2", "--precisions", "fp32", "auto", "--work_dir", str(tmp_path / "work"),
+         "--json", str(out)],
         env=checkout_env(), capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     report = json.loads(out.read_text())
+    import openvino
+
+    auto = "bf16" if "BF16" in openvino.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES") else "fp32"
     names = [run["name"] for run in report["runs"]]
-    assert len(names) == 3 and names[0].startswith("in-process") and "2 workers" in names[2]
+    assert len(names) == 6 and names[0].startswith("in-process") and "2 workers" in names[2]
+    assert [(run["precision"], run["resolved"]) for run in report["runs"]] == [("fp32", "fp32")] * 3 + [
+        ("auto", auto)] * 3
     for run in report["runs"]:
         assert run["requests"] > 10, run  # the clients really ran
         assert run["failed"] == 0 and run["lost"] == 0, run
         assert run["p50"] <= run["p99"]
-    assert "| server | images/s |" in result.stdout
+    assert "| configuration | precision | workers | images/s |" in result.stdout

@@ -37,6 +37,7 @@ struct Classifier::Impl {
   Options options;
   Pipeline pipeline;
   std::unique_ptr<Engine> engine;
+  std::string auto_precision_note;
   int topk;
   std::vector<std::string> labels;
   std::vector<int> chw;
@@ -55,7 +56,10 @@ struct Classifier::Impl {
       labels = *deploy.label_list;
     else if (deploy.class_num == 1000)
       labels = ImageNetLabels();
-    engine = CreateEngine(deploy, options);
+    EngineChoice choice = CreateEngine(deploy, options);
+    engine = std::move(choice.engine);
+    options = choice.options;  // precision auto resolved
+    auto_precision_note = choice.auto_precision_note;
   }
 
   // transforms_output_shape() of deploy_contract.py: the ops must make the model's input from any image.
@@ -147,6 +151,8 @@ cv::Mat Classifier::Preprocess(const std::vector<unsigned char>& encoded) const 
 
 const std::string& Classifier::model_name() const { return impl_->deploy.model_name; }
 const std::string& Classifier::backend() const { return impl_->options.backend; }
+const std::string& Classifier::precision() const { return impl_->options.precision; }
+const std::string& Classifier::auto_precision_note() const { return impl_->auto_precision_note; }
 const std::string& Classifier::model_file() const { return impl_->engine->source(); }
 std::vector<int> Classifier::input_shape() const { return impl_->chw; }
 int Classifier::topk() const { return impl_->topk; }

@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <cstdlib>
 #include <sstream>
 
 #include "ppcls_hrnet/classifier.h"
@@ -62,6 +63,54 @@ bool Truthy(const YAML::Node& node) {  // Python's bool(value)
   }
 }
 
+// Python's float(value) for a YAML value: numbers and bools, and strings float() parses.
+double PyFloat(const YAML::Node& node) {
+  switch (KindOf(node)) {
+    case YamlKind::kInt:
+    case YamlKind::kFloat:
+      return FloatValue(node);
+    case YamlKind::kBool:
+      return BoolValue(node) ? 1.0 : 0.0;
+    case YamlKind::kStr: {
+      const std::string& text = node.Scalar();
+      size_t begin = text.find_first_not_of(" \t\n\r\f\v"), end = text.find_last_not_of(" \t\n\r\f\v");
+      std::string digits = begin == std::string::npos ? "" : text.substr(begin, end - begin + 1);
+      if (!digits.empty() && digits.find_first_of("xXpP(") == std::string::npos) {  // no C hex floats
+        char* stop = nullptr;
+        double value = std::strtod(digits.c_str(), &stop);  // out of range: inf or 0.0, as Python
+        if (stop == digits.c_str() + digits.size()) return value;
+      }
+      throw std::runtime_error("ValueError: could not convert string to float: " + PyReprOf(node));
+    }
+    case YamlKind::kNull:
+      throw std::runtime_error("TypeError: float() argument must be a string or a real number, not 'NoneType'");
+    case YamlKind::kSeq:
+      throw std::runtime_error("TypeError: float() argument must be a string or a real number, not 'list'");
+    default:
+      throw std::runtime_error("TypeError: float() argument must be a string or a real number, not 'dict'");
+  }
+}
+
+// PrecisionCheck: {<precision>: {top1_agreement: number, images: ..., reference: ...}}, read as
+// contract.py's _precision_checks does (absent or null: no checks; top1_agreement: float(value)).
+std::map<std::string, PrecisionCheck> ReadPrecisionChecks(const YAML::Node& section) {
+  std::map<std::string, PrecisionCheck> checks;
+  if (!section.IsDefined() || section.IsNull()) return checks;
+  if (!section.IsMap()) throw std::runtime_error("TypeError: PrecisionCheck is not a mapping");
+  for (const auto& item : section) {
+    const std::string precision = item.first.IsNull() ? "None" : item.first.as<std::string>();
+    const YAML::Node& entry = item.second;
+    if (!entry.IsMap()) throw std::runtime_error("TypeError: PrecisionCheck." + precision + " is not a mapping");
+    PrecisionCheck check;
+    YAML::Node agreement = entry["top1_agreement"];
+    if (agreement.IsDefined()) check.top1_agreement = PyFloat(agreement);
+    YAML::Node images = entry["images"];
+    if (images.IsDefined()) check.images = KindOf(images) == YamlKind::kStr ? images.Scalar() : PyReprOf(images);
+    checks[precision] = check;
+  }
+  return checks;
+}
+
 }  // namespace
 
 std::string DeployConfig::ModelFile(const std::string& key) const {
@@ -104,6 +153,7 @@ DeployConfig ReadDeployConfig(const std::string& model_dir) {
       for (const auto& name : labels) names.push_back(name.IsNull() ? "None" : name.as<std::string>());
       deploy.label_list = names;
     }
+    deploy.precision_checks = ReadPrecisionChecks(data["PrecisionCheck"]);
   } catch (const YAML::Exception& e) {
     throw ConfigError(path + " is not a valid " + kDeployFile + " (YAMLError: " + e.what() +
                       "); re-export the model to rewrite it");

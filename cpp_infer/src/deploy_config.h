@@ -1,5 +1,6 @@
 // inference.yml, the deploy contract written beside every exported model
-// (ppcls_hrnet/runtime/contract.py): model files, input, softmax, preprocessing, top-k, labels.
+// (ppcls_hrnet/runtime/contract.py): model files, input, softmax, preprocessing, top-k, labels,
+// and the precision checks `ppcls-hrnet check-precision` records (what --precision auto heeds).
 #pragma once
 
 #include <map>
@@ -13,6 +14,13 @@ namespace ppcls_hrnet {
 
 constexpr const char* kDeployFile = "inference.yml";
 
+// One entry of the optional top-level PrecisionCheck section, e.g.
+//   PrecisionCheck: {bf16: {top1_agreement: 0.9972, images: 10000, reference: openvino fp32}}
+struct PrecisionCheck {
+  std::optional<double> top1_agreement;  // share of images whose top-1 class it keeps vs fp32
+  std::string images = "?";              // how many, as Python prints the value (for messages)
+};
+
 struct DeployConfig {
   std::string model_dir;
   std::string model_name;
@@ -24,6 +32,7 @@ struct DeployConfig {
   YAML::Node transform_ops;            // PreProcess.transform_ops, parsed by preprocess.cc
   int topk = 5;
   std::optional<std::vector<std::string>> label_list;
+  std::map<std::string, PrecisionCheck> precision_checks;  // PrecisionCheck.<precision>, e.g. "bf16"
 
   // model_dir/<files[key]> or "" when inference.yml names no such file.
   std::string ModelFile(const std::string& key) const;

@@ -22,13 +22,34 @@ class Engine {
   std::string source_;
 };
 
+// What CreateEngine made: the engine, the options it runs with (precision "auto" replaced by
+// what it resolved to: bf16 or fp32), and why auto ran fp32 on a CPU that computes bf16
+// (the model's PrecisionCheck), or "" (ppcls_hrnet/runtime/precision.py's refusal text).
+struct EngineChoice {
+  std::unique_ptr<Engine> engine;
+  Options options;
+  std::string auto_precision_note;
+};
+
 // The backend named in options (checked against what it runs: device, precision), or
 // BackendUnavailableError / ConfigError saying why not.
-std::unique_ptr<Engine> CreateEngine(const DeployConfig& deploy, const Options& options);
+//
+// precision "auto" (ppcls_hrnet/runtime/precision.py's rule): on GPU fp32; on CPU bf16 when
+// the backend computes bf16 natively here and the model's inference.yml does not rule it out
+// (PrecisionCheck.bf16.top1_agreement below kBF16MinAgreement), else fp32. "Natively":
+// PPCLS_HRNET_CPU_CAPABILITIES (names such as FP32,BF16,INT8; commas and/or spaces, any case)
+// when set, else the backend's answer: OpenVINO's CPU OPTIMIZATION_CAPABILITIES; Paddle
+// Inference has no C++ API for it in its SDK, so there it is no (and no without oneDNN).
+EngineChoice CreateEngine(const DeployConfig& deploy, const Options& options);
+
+constexpr double kBF16MinAgreement = 0.995;
+constexpr const char* kCapabilitiesEnv = "PPCLS_HRNET_CPU_CAPABILITIES";
 
 // Defined by the backends compiled in (openvino_engine.cc, paddle_engine.cc).
 std::unique_ptr<Engine> CreateOpenVINOEngine(const DeployConfig& deploy, const Options& options);
 std::unique_ptr<Engine> CreatePaddleEngine(const DeployConfig& deploy, const Options& options);
+// OpenVINO's CPU OPTIMIZATION_CAPABILITIES ("FP32", "BF16", "INT8", ...); empty if it cannot say.
+std::vector<std::string> OpenVINOCPUCapabilities();
 
 // Shared helpers
 bool FileExists(const std::string& path);

@@ -1,7 +1,9 @@
 // OpenVINO (the C++ runtime of the `openvino` pip wheel): a legacy inference.pdmodel
-// or an ONNX file, with the Python engine's settings (predictors/engines.py OpenVINOEngine):
-// INFERENCE_NUM_THREADS, an explicit precision hint (f32 by default: without it OpenVINO runs
-// bf16 on CPUs that have it), PERFORMANCE_HINT LATENCY, and the compiled-model cache.
+// or an ONNX file, with the Python engine's settings (runtime/engines/openvino.py OpenVINOEngine):
+// INFERENCE_NUM_THREADS, an explicit precision hint, PERFORMANCE_HINT LATENCY, and the
+// compiled-model cache. The hint is always given, f32 or bf16 as resolved by CreateEngine
+// (--precision auto: bf16 where the CPU's OPTIMIZATION_CAPABILITIES list BF16, see engine.h):
+// without it OpenVINO would pick bf16 by itself on CPUs that have it, also for --precision fp32.
 #include <sys/stat.h>
 
 #include <cstdlib>
@@ -108,6 +110,15 @@ class OpenVINOEngine : public Engine {
 };
 
 }  // namespace
+
+std::vector<std::string> OpenVINOCPUCapabilities() {
+  try {
+    ov::Core core;
+    return core.get_property("CPU", ov::device::capabilities);
+  } catch (const std::exception&) {
+    return {};  // no answer: auto runs fp32
+  }
+}
 
 std::unique_ptr<Engine> CreateOpenVINOEngine(const DeployConfig& deploy, const Options& options) {
   const std::string& dir = deploy.model_dir;

@@ -1,10 +1,11 @@
 // ppcls_hrnet_infer: the C++ twin of `ppcls-hrnet predict --inference_model_dir DIR`.
 //
 //   ppcls_hrnet_infer --model_dir DIR --infer_imgs FILE_OR_DIR [more ...] [--backend openvino|paddle]
-//       [--precision fp32|bf16|int8|fp16] [--cpu_threads N] [--batch_size N] [--topk K] [--benchmark]
+//       [--precision auto|fp32|bf16|int8|fp16] [--cpu_threads N] [--batch_size N] [--topk K] [--benchmark]
 //
 // stdout: one line per image exactly as the Python CLI prints it, then "Predict complete!".
-// stderr: the model line, and one line per image that could not be predicted.
+// stderr: the model line (with the precision run: auto resolved to bf16 or fp32), and one line
+// per image that could not be predicted.
 // Exit: 0 all predicted, 1 some inputs failed (the rest predicted), 2 a usage or model error.
 #include <chrono>
 #include <cstdio>
@@ -24,7 +25,7 @@ using ppcls_hrnet::Options;
 
 const char* kUsage =
     "usage: ppcls_hrnet_infer --model_dir DIR --infer_imgs FILE_OR_DIR [FILE_OR_DIR ...]\n"
-    "                         [--backend openvino|paddle] [--precision fp32|bf16|int8|fp16]\n"
+    "                         [--backend openvino|paddle] [--precision auto|fp32|bf16|int8|fp16]\n"
     "                         [--cpu_threads N] [--batch_size N] [--topk K] [--benchmark] [--warmup N]\n"
     "                         [--openvino_cache DIR|none] [--full_decode]\n"
     "                         [--use_gpu] [--use_tensorrt] [--gpu_id N] [--gpu_mem MB] [--enable_mkldnn BOOL]\n"
@@ -35,7 +36,9 @@ const char* kUsage =
     "  --model_dir        exported model (inference.yml + inference.pdmodel/.onnx); alias --inference_model_dir\n"
     "  --infer_imgs       image files and/or folders (searched recursively, sorted)\n"
     "  --backend          openvino (default) | paddle (a build with -DWITH_PADDLE_INFERENCE=ON)\n"
-    "  --precision        fp32 (default) | bf16 | int8 (OpenVINO: inference_int8.onnx) | fp16 (Paddle GPU)\n"
+    "  --precision        auto (default: bf16 where the CPU computes it natively and the model's\n"
+    "                     PrecisionCheck allows, else fp32) | fp32 | bf16 | int8 (OpenVINO:\n"
+    "                     inference_int8.onnx) | fp16 (Paddle GPU)\n"
     "  --cpu_threads      inference threads (default 2); alias --cpu_num_threads\n"
     "  --batch_size       images per inference call (default 1)\n"
     "  --topk             classes per image (default: inference.yml's)\n"
@@ -176,7 +179,7 @@ void Report(const Args& args, const ppcls_hrnet::Classifier& classifier, double 
   std::printf("----------------------- Model info -----------------------\n");
   std::printf("model_name: %s\n", classifier.model_name().c_str());
   std::printf("model_file: %s\n", classifier.model_file().c_str());
-  std::printf("precision: %s\n", o.precision.c_str());
+  std::printf("precision: %s\n", classifier.precision().c_str());
   std::printf("----------------------- Perf info ------------------------\n");
   std::printf("total time spent(s): %.4f\n", wall_s);
   std::printf("preprocess_time(ms): %.4f, inference_time(ms): %.4f, postprocess_time(ms): %.4f\n",
@@ -195,7 +198,9 @@ int Main(int argc, char** argv) {
   try {
     std::vector<std::string> images = ppcls_hrnet::ListImages(args.infer_imgs);  // before the slow part
     ppcls_hrnet::Classifier classifier(args.model_dir, args.options);
-    Log("INFO", classifier.model_name() + " on " + classifier.backend() + " (" + args.options.precision + ", " +
+    if (!classifier.auto_precision_note().empty())  // as the Python predictor logs it
+      Log("INFO", "precision auto: " + classifier.auto_precision_note() + "; running fp32");
+    Log("INFO", classifier.model_name() + " on " + classifier.backend() + " (" + classifier.precision() + ", " +
                     classifier.model_file() + ")");
     size_t failed = 0;
     auto timed_start = std::chrono::steady_clock::now();

@@ -67,7 +67,7 @@ class BatchSummary:
         return "\n".join(lines)
 
 
-def predict_batch(inference_model_dir, input: str, output: str, *, backend: str = "auto", precision: str = "fp32",
+def predict_batch(inference_model_dir, input: str, output: str, *, backend: str = "auto", precision: str = "auto",
                   workers: Optional[int] = None, threads_per_worker: int = 1,
                   batch_size: int = DEFAULT_BATCH_SIZE, ray_address: Optional[str] = None, resume: bool = False,
                   chunk_images: int = DEFAULT_CHUNK_IMAGES, progress: bool = True) -> BatchSummary:
@@ -84,7 +84,8 @@ def predict_batch(inference_model_dir, input: str, output: str, *, backend: str 
     # the model loads here first: a backend that cannot run it stops the job before Ray starts
     check = ClassificationPredictor(settings.model_dir, RuntimeOptions(
         backend=backend, precision=precision, cpu_threads=threads_per_worker), batch_size=batch_size)
-    settings = replace(settings, backend=check.backend)  # every actor runs what auto chose here
+    # every actor runs what auto chose here: the same answers whichever node computes a chunk
+    settings = replace(settings, backend=check.backend, precision=check.options.precision)
     del check
     inputs = expand_inputs(input)
     if inputs.remote:

@@ -30,7 +30,7 @@ class WorkerSettings:
     model_dir: str
     output: str
     backend: str = "auto"
-    precision: str = "fp32"
+    precision: str = "auto"
     threads: int = 1
     batch_size: int = 8
     # OpenVINO pins its threads from core 0 on: several actors on one machine would share cores

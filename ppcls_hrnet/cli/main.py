@@ -42,6 +42,8 @@ COMMANDS: Dict[str, Command] = {
     "onnx": Command("onnx", "convert an exported model to ONNX with paddle2onnx and check it against Paddle"),
     "quantize": Command("quantize", "post-training static int8 (ONNX QDQ, per-channel) for ONNX Runtime and "
                                     "OpenVINO, with top-1 before/after"),
+    "check-precision": Command("check_precision", "how often bf16 changes the model's top-1 class against fp32 "
+                                                  "on a label list; recorded for --precision auto"),
     "lite": Command("lite", "convert an exported model to a Paddle Lite .nb (arm, x86, arm,opencl) + the mobile "
                             "demo config, through a Python 3.7 helper venv (see deploy/lite)"),
     "benchmark": Command("benchmark", "latency of every backend and precision, engines interleaved in one run"),

@@ -5,12 +5,12 @@ import argparse
 from dataclasses import replace
 
 from ..batch.cluster import import_ray
-from ..runtime.options import PREDICTOR_OPTIONS, add_flags
+from ..runtime.options import AUTO_PRECISION_HELP, PREDICTOR_OPTIONS, add_flags
 
 # the predictor's options as predict declares them; a batch job batches 8 images by default
 BATCH_OPTIONS = (
     replace(PREDICTOR_OPTIONS["backend"], help=""),
-    replace(PREDICTOR_OPTIONS["precision"], default="fp32", help=""),
+    replace(PREDICTOR_OPTIONS["precision"], default="auto", help=AUTO_PRECISION_HELP),
     replace(PREDICTOR_OPTIONS["batch_size"], default=8, help="images per inference call"),
 )
 

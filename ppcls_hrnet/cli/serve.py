@@ -12,18 +12,17 @@ from dataclasses import replace
 from ..base.process import add_bool_flag
 from ..errors import ConfigError
 from ..export.in_subprocess import export_in_subprocess
-from ..runtime.options import PREDICTOR_OPTIONS, add_flags
+from ..runtime.options import AUTO_PRECISION_HELP, PREDICTOR_OPTIONS, add_flags
 from ..serving.settings import (API_KEY_ENV, DEFAULT_GRACEFUL_TIMEOUT, DEFAULT_MAX_BODY_MB, DEFAULT_MAX_IMAGE_PIXELS,
                                 DEFAULT_MAX_IMAGES, DEFAULT_MAX_QUEUE, DEFAULT_NAME, DEFAULT_PORT, DEFAULT_TIMEOUT,
                                 DEFAULT_WORKERS, DEFAULT_KEEP_ALIVE, DEFAULT_MAX_CONNECTIONS,
                                 DEFAULT_MAX_RESIZE_MULTIPLE, DEFAULT_READ_TIMEOUT, ServeSettings, default_workers)
 from ..serving.supervisor import serve
 
-# serve has no --use_fp16 to fall back on, so its precision is plainly fp32
-# unless given; its backend and precision flags have never shown a help text.
+# serve has no --use_fp16 to fall back on, so its precision is plainly auto unless given
 SERVE_OPTIONS = (
     replace(PREDICTOR_OPTIONS["backend"], help=""),
-    replace(PREDICTOR_OPTIONS["precision"], default="fp32", help=""),
+    replace(PREDICTOR_OPTIONS["precision"], default="auto", help=AUTO_PRECISION_HELP),
     PREDICTOR_OPTIONS["cpu_pinning"],
 )
 

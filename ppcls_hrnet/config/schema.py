@@ -273,7 +273,8 @@ PREDICT_SCHEMA = Section({
         # PaddleClas's predict_cls.py runs Paddle Inference unless told otherwise
         "backend": _predictor_field("backend", default="paddle",
                                     help="paddle | onnxruntime | openvino | auto (fastest installed)"),
-        "precision": _predictor_field("precision", help="fp32 | fp16 | bf16 | int8; null: fp32 (fp16 with "
+        "precision": _predictor_field("precision", help="auto | fp32 | fp16 | bf16 | int8; null: auto (bf16 where "
+                                                        "the CPU computes it natively, else fp32; fp16 with "
                                                         "use_fp16, int8 with use_int8)"),
         "save_dir": Field((STR, NULL), None, "also write the results to SAVE_DIR/predictions.json"),
         # PP-ShiTu (inference_general.yaml, inference_det.yaml, ...)

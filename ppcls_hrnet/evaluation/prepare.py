@@ -9,7 +9,7 @@ import contextlib
 import logging
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 
@@ -21,8 +21,9 @@ from ..export.exporter import export_deployable
 from ..export.lite import convert_to_lite
 from ..export.quantize import quantize_model
 from ..models import create_model
-from ..runtime.backends import create_engine
+from ..runtime.backends import BACKENDS, create_engine
 from ..runtime.contract import deploy_config_content, imagenet_transform_ops
+from ..runtime.engines.base import BackendUnavailableError
 from ..runtime.model_files import model_file_names
 from ..runtime.variants import Variant
 from .timing import rss_mb
@@ -33,7 +34,7 @@ logger = logging.getLogger("ppcls_hrnet")
 def export_formats(variants: Sequence[Variant]) -> Tuple[str, ...]:
     """The Paddle graphs the engines read: PIR for Paddle (and ONNX conversion), legacy for OpenVINO's
     Paddle reader (what `create_engine` prefers) and Paddle legacy; each costs seconds to export."""
-    legacy = any(v.model_format == "legacy" or (v.backend == "openvino" and v.precision != "int8")
+    legacy = any(v.model_format == "legacy" or (v.backend in ("openvino", "auto") and v.precision != "int8")
                  or v.backend == "lite" for v in variants)  # Lite's opt reads only the legacy graph
     pir = any(v.backend == "paddle" and v.model_format != "legacy" for v in variants)
     return ("pir",) * (pir or not legacy) + ("legacy",) * legacy
@@ -98,22 +99,15 @@ def convert_for_lite(model_dir: Path) -> Optional[str]:
 
 
 def unsupported_reason(variant: Variant) -> Optional[str]:
-    """Why this machine cannot run ``variant`` (before trying), or None."""
+    """Why this machine cannot run ``variant`` (before trying), or None: bf16 only where the
+    engine computes it natively (an emulated bf16 is slower than fp32, nothing to time)."""
     if variant.precision != "bf16":
         return None
-    if variant.backend == "paddle":
-        import paddle
-
-        if not paddle.base.core.supports_bfloat16():
-            return "this CPU has no bf16 support for Paddle's oneDNN (paddle.base.core.supports_bfloat16())"
-    if variant.backend == "openvino":
-        try:
-            import openvino
-        except ImportError:
-            return None  # create_engine says how to install it
-        if "BF16" not in openvino.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
-            return "OpenVINO's CPU plugin lists no BF16 capability on this CPU"
-    return None
+    try:
+        native = BACKENDS[variant.backend].computes_bf16(variant.runtime_options())
+    except BackendUnavailableError:
+        return None  # create_engine says how to install it
+    return None if native else f"{variant.backend} does not compute bf16 natively on this CPU"
 
 
 @dataclass
@@ -139,7 +133,7 @@ def build_engines(deploy, variants: Sequence[Variant], cpu_threads: int, first_b
             continue
         before = rss_mb()
         try:
-            engine, _ = create_engine(deploy, variant.runtime_options(cpu_threads))
+            engine, used = create_engine(deploy, variant.runtime_options(cpu_threads))
         except HRNetError as err:
             skipped.append((variant, str(err)))
             continue
@@ -150,6 +144,8 @@ def build_engines(deploy, variants: Sequence[Variant], cpu_threads: int, first_b
             continue
         after = rss_mb()
         growth = None if before is None or after is None else max(after - before, 0.0)
+        if variant.backend == "auto":  # the report names what auto chose here
+            variant = replace(variant, label=f"{variant.label}: {used.backend} {used.precision}")
         built.append(BuiltEngine(variant, engine, growth))
     return built, skipped
 

@@ -1,6 +1,7 @@
 """Which engine runs an exported model: one table of backends, one factory.
 
-    engine, choice = create_engine(read_deploy_config(model_dir), RuntimeOptions(backend="auto"))
+    engine, used = create_engine(read_deploy_config(model_dir), RuntimeOptions())
+    used.backend, used.precision   # e.g. "openvino", "bf16": what auto chose
 
 Each backend names the precisions it runs on CPU and on GPU and the module
 that builds its :class:`~ppcls_hrnet.runtime.engines.base.Engine` from the
@@ -10,14 +11,17 @@ backend is chosen, not before: the Paddle engine imports Paddle (~2 s), and a
 process predicting on OpenVINO or ONNX Runtime never pays for it.
 ``backend="auto"`` tries, for the precision asked, the backends in the order
 of :data:`AUTO_ORDER`: fastest first as measured in ``docs/benchmarks.md``.
+``precision="auto"`` asks each backend tried whether it computes bf16
+natively here (:mod:`.precision`).
 """
 from __future__ import annotations
 
 import importlib
 import logging
 from dataclasses import dataclass, replace
-from typing import Dict, Tuple
+from typing import Any, Dict, Tuple
 
+from . import precision as auto_precision
 from .engines.base import BackendUnavailableError, Engine
 from .paddle.onnx import ConversionError
 
@@ -29,7 +33,7 @@ class Backend:
     name: str
     cpu_precisions: Tuple[str, ...]
     gpu_precisions: Tuple[str, ...]
-    module: str  # defines build(deploy, options) -> Engine
+    module: str  # defines build(deploy, options) -> Engine; with CPU bf16, also cpu_computes_bf16(options, capabilities) -> bool
 
     def check(self, options) -> None:
         """Raise a clear error if this backend cannot run ``options`` at all."""
@@ -44,6 +48,24 @@ class Backend:
 
     def build(self, deploy, options) -> Engine:
         return importlib.import_module(self.module, __package__).build(deploy, options)
+
+    def computes_bf16(self, options) -> bool:
+        """Whether this engine runs bf16 natively on this CPU (an emulated bf16 is slower than fp32)."""
+        if "bf16" not in self.cpu_precisions:
+            return False
+        module = importlib.import_module(self.module, __package__)
+        return bool(module.cpu_computes_bf16(options, auto_precision.capabilities_override()))
+
+    def resolve(self, deploy, options):
+        """``options`` for this backend, with ``precision="auto"`` replaced by what it runs here."""
+        options = replace(options, backend=self.name)
+        if options.precision != auto_precision.AUTO:
+            return options
+        native = options.device == "cpu" and self.computes_bf16(options)
+        chosen, refusal = auto_precision.choose(native, deploy, options.device)
+        if refusal and native:
+            logger.info("precision auto: %s; running fp32", refusal)
+        return replace(options, precision=chosen)
 
 
 def precision_hint(options) -> str:
@@ -77,14 +99,18 @@ AUTO_ORDER: Dict[Tuple[str, str], Tuple[str, ...]] = {
 }
 
 
-def create_engine(deploy, options) -> Tuple[Engine, str]:
-    """(engine, backend name) for the model described by ``deploy``, run as
-    :class:`~ppcls_hrnet.runtime.options.RuntimeOptions` ``options`` say."""
+def create_engine(deploy, options) -> Tuple[Engine, Any]:
+    """(engine, the options it runs with) for the model described by ``deploy``, run as
+    :class:`~ppcls_hrnet.runtime.options.RuntimeOptions` ``options`` say: the returned
+    options name the backend and precision ``auto`` chose."""
     if options.backend != "auto":
         backend = BACKENDS[options.backend]
-        backend.check(options)
-        return backend.build(deploy, options), backend.name
-    candidates = AUTO_ORDER.get((options.device, options.precision), ())
+        used = backend.resolve(deploy, options)
+        backend.check(used)
+        return backend.build(deploy, used), used
+    # auto precision: the backends any float precision has, fastest first; each says what it runs
+    asked = "fp32" if options.precision == auto_precision.AUTO else options.precision
+    candidates = AUTO_ORDER.get((options.device, asked), ())
     if not candidates:
         raise BackendUnavailableError(f"no backend runs {options.precision} on {options.device.upper()}"
                                       + precision_hint(options))
@@ -93,7 +119,8 @@ def create_engine(deploy, options) -> Tuple[Engine, str]:
     failures = []
     for name in candidates:
         try:
-            return BACKENDS[name].build(deploy, replace(options, backend=name)), name
+            used = BACKENDS[name].resolve(deploy, options)
+            return BACKENDS[name].build(deploy, used), used
         except (BackendUnavailableError, ConversionError) as err:
             failures.append(f"{name}: {err}")
             logger.info("backend auto: skipping %s (%s)", name, err)

@@ -13,12 +13,14 @@ sections plus what a deploy target needs to run without the training config):
     output: {softmax: true}
     PreProcess: {transform_ops: [{DecodeImage: {...}}, ...]}   # applied to the file's bytes
     PostProcess: {name: Topk, topk: 5, label_list: [...] | null}
+    PrecisionCheck: {bf16: {top1_agreement: 0.9972, images: 10000, reference: openvino fp32}}
+                    # optional: written by `ppcls-hrnet check-precision`, read by precision auto
 """
 from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Dict, List, Optional
 
@@ -56,6 +58,8 @@ class DeployConfig:
     transform_ops: list
     topk: int
     label_list: Optional[List[str]]
+    # {"bf16": {"top1_agreement": 0.9972, "images": 10000, "reference": "openvino fp32"}}
+    precision_checks: Dict[str, dict] = field(default_factory=dict)
 
     def build_transforms(self, output_budget: Optional[OutputBudget] = None):
         return build_transforms(self.transform_ops, output_budget=output_budget)
@@ -217,19 +221,37 @@ def write_deploy_config(directory: Path, content: dict) -> Dict[str, str]:
 
 
 def register_model_files(model_dir, files: Dict[str, str]) -> DeployConfig:
-    """Record files made after export (``{"onnx": "inference.onnx"}``) in inference.yml.
+    """Record files made after export (``{"onnx": "inference.onnx"}``) in inference.yml."""
+    return _update_deploy_config(model_dir, lambda data: data["files"].update(files))
 
-    The file is rewritten through a temporary file and a rename, so a crash
-    leaves either the old or the new contract, never half of one.
-    """
+
+def record_precision_check(model_dir, precision: str, check: dict) -> DeployConfig:
+    """Record how ``precision`` compared with fp32 on this model (``PrecisionCheck``), replacing
+    an earlier record for it."""
+    def change(data):
+        data.setdefault("PrecisionCheck", {})[precision] = dict(check)
+    return _update_deploy_config(model_dir, change)
+
+
+def _update_deploy_config(model_dir, change) -> DeployConfig:
+    """Apply ``change(data)`` to inference.yml. The file is rewritten through a temporary file
+    and a rename, so a crash leaves either the old or the new contract, never half of one."""
     deploy = read_deploy_config(model_dir)  # validates before we touch it
     path = deploy.model_dir / DEPLOY_FILE
     data = _load_yaml(path)
-    data["files"].update(files)
+    change(data)
     tmp = path.with_name(f".{DEPLOY_FILE}.tmp")
     tmp.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
     os.replace(tmp, path)
     return read_deploy_config(model_dir)
+
+
+def _precision_checks(section) -> Dict[str, dict]:
+    checks = {str(name): dict(check) for name, check in (section or {}).items()}
+    for check in checks.values():
+        if "top1_agreement" in check:
+            check["top1_agreement"] = float(check["top1_agreement"])
+    return checks
 
 
 def read_deploy_config(model_dir) -> DeployConfig:
@@ -250,6 +272,7 @@ def read_deploy_config(model_dir) -> DeployConfig:
             input_shape=list(data["input"]["shape"]), softmax=bool(data["output"]["softmax"]),
             transform_ops=list(data["PreProcess"]["transform_ops"]),
             topk=int(data["PostProcess"]["topk"]), label_list=data["PostProcess"].get("label_list"),
+            precision_checks=_precision_checks(data.get("PrecisionCheck")),
         )
     except (yaml.YAMLError, KeyError, TypeError, ValueError) as e:
         raise DeployConfigError(f"{path} is not a valid {DEPLOY_FILE} ({type(e).__name__}: {e}); "

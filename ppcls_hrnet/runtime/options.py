@@ -13,8 +13,13 @@ from typing import Any, Dict, Iterable, Optional, Tuple
 from ..base.process import add_bool_flag
 from ..errors import ConfigError
 from .backends import BACKEND_NAMES
+from .precision import AUTO
 
 PRECISIONS = ("fp32", "fp16", "bf16", "int8")
+# What may be asked for: auto resolves to one of PRECISIONS when the engine is made (runtime.precision).
+REQUESTED_PRECISIONS = (AUTO, *PRECISIONS)
+AUTO_PRECISION_HELP = ("auto (default): bf16 where the engine computes it natively on this CPU and the model "
+                       "keeps its answers in bf16, else fp32")
 
 
 @dataclass(frozen=True)
@@ -36,7 +41,8 @@ class PredictorOption:
 PREDICTOR_OPTIONS: Dict[str, PredictorOption] = {option.name: option for option in (
     PredictorOption("backend", str, "auto", "auto: the fastest installed engine for the precision (default)",
                     choices=("auto", *BACKEND_NAMES)),
-    PredictorOption("precision", str, None, "default fp32 (fp16 with --use_fp16)", choices=PRECISIONS),
+    PredictorOption("precision", str, None, AUTO_PRECISION_HELP + "; fp16 with --use_fp16",
+                    choices=REQUESTED_PRECISIONS),
     PredictorOption("use_gpu", bool, False, "run on GPU (needs paddlepaddle-gpu)"),
     PredictorOption("gpu_mem", int, 500, "initial GPU memory pool, MB", minimum=1),
     PredictorOption("use_tensorrt", bool, False, "Paddle Inference with TensorRT (GPU build with TensorRT)"),
@@ -68,7 +74,7 @@ class RuntimeOptions:
     """How to run a model; PaddleClas's predictor flags plus backend and precision."""
 
     backend: str = "auto"  # auto | paddle | onnxruntime | openvino | lite
-    precision: str = "fp32"  # fp32 | fp16 | bf16 | int8
+    precision: str = AUTO  # auto | fp32 | fp16 | bf16 | int8
     use_gpu: bool = False
     gpu_mem: int = 500  # MB, initial GPU memory pool (Paddle Inference)
     gpu_id: int = 0
@@ -81,8 +87,9 @@ class RuntimeOptions:
     cpu_pinning: Optional[bool] = None  # OpenVINO's ENABLE_CPU_PINNING (None: its default); off for several processes
 
     def __post_init__(self):
-        if self.precision not in PRECISIONS:
-            raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        if self.precision not in REQUESTED_PRECISIONS:
+            raise ConfigError(f"precision must be one of {', '.join(REQUESTED_PRECISIONS)}, "
+                              f"got {self.precision!r}")
         if self.backend != "auto" and self.backend not in BACKEND_NAMES:
             raise ConfigError(f"backend must be auto or one of {', '.join(BACKEND_NAMES)}, got {self.backend!r}")
         if self.use_tensorrt and self.backend not in ("auto", "paddle"):

@@ -64,13 +64,14 @@ class ClassificationPredictor:
         self.deploy: DeployConfig = read_deploy_config(model_dir)
         if resize_short is not None or crop_size is not None:
             self.deploy = self.deploy.with_preprocess(resize_short, crop_size)
-        self.options = options or RuntimeOptions()
         self.batch_size = int(batch_size)
         budget = None
         if max_resize_multiple is not None:
             budget = self.deploy.input_budget(max_resize_multiple, budget_setting)
         self.transforms = self.deploy.build_transforms(budget)
-        self.engine, self.backend = create_engine(self.deploy, self.options)
+        # the options the engine runs with: auto's backend and precision resolved
+        self.engine, self.options = create_engine(self.deploy, options or RuntimeOptions())
+        self.backend = self.options.backend
         # a model exported before labels were bundled may have none: ImageNet-1k's for 1000 classes
         labels = None
         if not class_id_map_file:

@@ -6,7 +6,8 @@
 One table for every tool that compares engines: the latency benchmark times
 the variants by ``key`` (``ppcls-hrnet benchmark --engines``) and the int8
 accuracy check names the ones it compares by ``accuracy_name``
-(``compare_top1(backends=...)``). Every row is a backend and precision that
+(``compare_top1(backends=...)``). Every row but ``auto`` (the defaults, resolved
+when the engine is made) is a backend and precision that
 :data:`~ppcls_hrnet.runtime.backends.BACKENDS` runs on CPU.
 """
 from __future__ import annotations
@@ -54,6 +55,8 @@ VARIANTS: Tuple[Variant, ...] = (
     # int8 keeps its float parts f32 (not bf16): the OpenVINO engine's choice
     Variant("openvino-int8", "openvino int8", "openvino", "int8", accuracy_name="openvino-int8"),
     Variant("lite-fp32-x86", "paddle lite fp32 (x86 .nb)", "lite", "fp32", opt_in=True),
+    # what a user gets without --backend/--precision (the benchmark's report names what it chose)
+    Variant("auto", "auto (default)", "auto", "auto"),
 )
 VARIANTS_BY_KEY: Dict[str, Variant] = {v.key: v for v in VARIANTS}
 # The latency benchmark's engines, in table order.

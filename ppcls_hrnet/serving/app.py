@@ -41,7 +41,7 @@ class ServerState:
         self.draining = False
         self.load_seconds = load_seconds
         self.topk = predictor.postprocess.topk
-        self.metadata = v2.model_metadata(self.deploy, predictor.backend, self.topk)
+        self.metadata = v2.model_metadata(self.deploy, predictor.backend, predictor.options.precision, self.topk)
 
 
 def _json(data, status: int = 200) -> Response:

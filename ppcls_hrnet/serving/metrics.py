@@ -34,6 +34,9 @@ CONNECTIONS_CLOSED = Counter("ppcls_hrnet_connections_closed_total",
                              "--read_timeout mid-request; over_capacity: over --max_connections)", ["reason"])
 MODEL_LOAD = Gauge("ppcls_hrnet_model_load_seconds", "Seconds the worker took to build and warm up its predictor",
                    multiprocess_mode="liveall")
+MODEL_INFO = Gauge("ppcls_hrnet_model_info", "The model the workers serve and how it runs (value: workers "
+                   "running it): its name, backend and precision (what --backend/--precision auto chose)",
+                   ["model", "backend", "precision"], multiprocess_mode="livesum")
 WORKERS_READY = Gauge("ppcls_hrnet_workers_ready", "Worker processes serving", multiprocess_mode="livesum")
 # ppcls_hrnet_worker_restarts_total is the supervisor's (supervisor.py): importing this module
 # there would give the supervisor's pid a row in every gauge above.

@@ -58,7 +58,7 @@ class ServeSettings:
     threads: int = 0  # math threads per worker; 0: cores // workers
     name: str = DEFAULT_NAME
     backend: str = "auto"
-    precision: str = "fp32"
+    precision: str = "auto"
     cpu_pinning: Optional[bool] = None  # OpenVINO; None: off with several workers, its default with one
     api_key: Optional[str] = None
     max_body_bytes: int = int(DEFAULT_MAX_BODY_MB * (1 << 20))

@@ -220,8 +220,9 @@ class Supervisor:
             message = json.loads(line)
             if message.get("ready"):
                 worker.ready = True
-                logger.info("worker %d ready (%s, %s thread(s), model loaded in %.2f s)", worker.pid,
-                            message.get("backend"), message.get("threads"), message.get("load_seconds", 0))
+                logger.info("worker %d ready (%s, %s, %s thread(s), model loaded in %.2f s)", worker.pid,
+                            message.get("backend"), message.get("precision"), message.get("threads"),
+                            message.get("load_seconds", 0))
             elif message.get("error"):
                 worker.error = message["error"]
         worker.buffer = worker.buffer.rsplit(b"\n", 1)[-1]

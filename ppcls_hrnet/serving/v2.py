@@ -266,13 +266,15 @@ def select_outputs(request: InferRequest, available: List[Tuple[str, str, np.nda
 # ------------------------------------------------------------------ metadata
 
 
-def model_metadata(deploy, backend: str, topk: int) -> dict:
+def model_metadata(deploy, backend: str, precision: str, topk: int) -> dict:
     _, channels, height, width = deploy.input_shape
     k = min(topk, deploy.class_num)
     return {
         "name": deploy.model_name,
         "versions": [VERSION],
         "platform": f"ppcls_hrnet_{backend}",
+        # how the workers run it: what --backend/--precision auto chose on this machine
+        "parameters": {"backend": backend, "precision": precision},
         "inputs": [
             {"name": IMAGE_INPUT, "datatype": "BYTES", "shape": [-1]},
             {"name": deploy.input_name, "datatype": "FP32", "shape": [-1, channels, height, width]},

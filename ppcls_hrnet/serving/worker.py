@@ -146,11 +146,13 @@ def main() -> int:
     server = WorkerServer(config)
     sock = socket.socket(fileno=listen_fd)
     metrics.WORKERS_READY.set(1)
+    precision = predictor.options.precision
+    metrics.MODEL_INFO.labels(predictor.deploy.model_name, predictor.backend, precision).set(1)
     _report(ready_fd, {"pid": os.getpid(), "ready": True, "load_seconds": round(load_seconds, 3),
-                       "backend": predictor.backend, "threads": settings.math_threads})
+                       "backend": predictor.backend, "precision": precision, "threads": settings.math_threads})
     os.close(ready_fd)
-    logger.info("worker %d serving %s on %s (%d threads, load %.2f s)", os.getpid(), predictor.deploy.model_name,
-                predictor.backend, settings.math_threads, load_seconds)
+    logger.info("worker %d serving %s on %s (%s, %d threads, load %.2f s)", os.getpid(),
+                predictor.deploy.model_name, predictor.backend, precision, settings.math_threads, load_seconds)
     try:
         asyncio.run(server.serve(sockets=[sock]))
     finally:

@@ -44,7 +44,11 @@ class BackendUnavailableError : public ConfigError {
 
 struct Options {
   std::string backend = "openvino";  // openvino | paddle (a build with -DWITH_PADDLE_INFERENCE=ON)
-  std::string precision = "fp32";    // fp32 | bf16 | int8 (OpenVINO: inference_int8.onnx) | fp16 (Paddle GPU)
+  // auto | fp32 | bf16 | int8 (OpenVINO: inference_int8.onnx) | fp16 (Paddle GPU). auto: on CPU bf16
+  // where the backend computes bf16 natively (OpenVINO: BF16 in the CPU's OPTIMIZATION_CAPABILITIES;
+  // $PPCLS_HRNET_CPU_CAPABILITIES replaces that list) unless the model's inference.yml
+  // PrecisionCheck.bf16.top1_agreement is below 0.995, else fp32; on GPU fp32. Never int8 or fp16.
+  std::string precision = "auto";
   int cpu_threads = 2;
   int topk = 0;  // 0: inference.yml's PostProcess.topk
   // JPEGs: decode only the rows and columns that ResizeImage + CropImage use (identical results;
@@ -101,6 +105,9 @@ class Classifier {
 
   const std::string& model_name() const;
   const std::string& backend() const;   // e.g. "openvino"
+  const std::string& precision() const;  // what it runs: "auto" resolved to bf16 or fp32
+  // Why precision auto runs fp32 although the CPU computes bf16 (the model's PrecisionCheck), or "".
+  const std::string& auto_precision_note() const;
   const std::string& model_file() const;  // the file the backend runs
   std::vector<int> input_shape() const;   // [C, H, W]
   int topk() const;

@@ -1,6 +1,7 @@
 """OpenVINO on CPU: a legacy ``.pdmodel`` or an ``.onnx`` file, with its compiled-model cache."""
 from __future__ import annotations
 
+import functools
 import logging
 from pathlib import Path
 from typing import Optional
@@ -34,8 +35,8 @@ def _openvino_cache_dir(cache_dir) -> Optional[Path]:
 class OpenVINOEngine(Engine):
     """OpenVINO on a legacy ``.pdmodel`` (params beside it) or an ``.onnx``.
 
-    precision: "f32" (default), "bf16" or "f16". Without an explicit hint
-    OpenVINO runs bf16 on CPUs that have it, which costs accuracy (~1e-2).
+    precision: "f32" (default), "bf16" or "f16", always set: without a hint
+    OpenVINO runs bf16 on CPUs that have it, and fp32 must mean fp32.
 
     cpu_pinning: OpenVINO's ENABLE_CPU_PINNING (None: its default, on). Off
     for several processes sharing the cores: each pins its threads from core 0
@@ -85,6 +86,18 @@ class OpenVINOEngine(Engine):
         self._request.infer({0: batch})
         # The output tensor is the request's buffer: the next run overwrites it.
         return self._request.get_output_tensor(0).data.copy()
+
+
+def cpu_computes_bf16(options, capabilities=None) -> bool:
+    """OpenVINO lists BF16 among the CPU's OPTIMIZATION_CAPABILITIES (AVX512-BF16 or AMX), or
+    among ``capabilities`` when they are given instead (runtime.precision's override)."""
+    return "BF16" in (capabilities if capabilities is not None else _cpu_capabilities())
+
+
+@functools.lru_cache(maxsize=1)
+def _cpu_capabilities() -> tuple:
+    ov = import_runtime("openvino", "openvino")
+    return tuple(ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"))
 
 
 def build(deploy, options) -> Engine:

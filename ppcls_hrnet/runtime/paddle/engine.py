@@ -91,6 +91,19 @@ def _paddle_cuda_check(options) -> None:
             "is (0, 0, 0)); install a paddlepaddle-gpu wheel built with TensorRT")
 
 
+def cpu_computes_bf16(options, capabilities=None) -> bool:
+    """oneDNN is on and its bfloat16 is fast on this CPU (AVX512-BF16 or AMX), or BF16 is among
+    ``capabilities`` when they are given instead (runtime.precision's override)."""
+    if not options.enable_mkldnn:
+        return False
+    if capabilities is not None:
+        return "BF16" in capabilities
+    import_paddle()
+    from paddle.base import core
+
+    return core.supports_bfloat16_fast_performance()
+
+
 def build(deploy, options) -> Engine:
     if options.device == "gpu":
         _paddle_cuda_check(options)
