@@ -360,7 +360,8 @@ def test_served_top1_equals_the_in_process_predictor_on_1000_test_images(
 def test_one_request_gets_equal_top1_from_paddle_serving_and_ppcls_hrnet_serve(small_bundle):
     """The issue's cross-check: the same PaddleClas-shaped request, sent to Paddle Serving
     0.9's pipeline (Paddle 2.6, Python 3.8) and to `ppcls-hrnet serve` (Paddle 3, OpenVINO by
-    default) on the same model, answers the same labels, with probabilities within 1e-4."""
+    default; fp32, as the bundle runs) on the same model, answers the same labels, with
+    probabilities within 1e-4."""
     from ppcls_hrnet.evaluation.server_process import ServerProcess
 
     bundle, images = small_bundle
@@ -368,7 +369,8 @@ def test_one_request_gets_equal_top1_from_paddle_serving_and_ppcls_hrnet_serve(s
     status, theirs = post_json(bundle.url, request)
     assert status == 200
     their_labels, their_probs = assert_paddleclas_reply(theirs, len(images))
-    with ServerProcess(["--inference_model_dir", str(bundle.model_dir), "--workers", "1"]) as server:
+    with ServerProcess(["--inference_model_dir", str(bundle.model_dir), "--workers", "1",
+                        "--precision", "fp32"]) as server:
         server.wait_ready(timeout=180)
         status, ours = post_json(server.url + "/imagenet/prediction", request)
         assert server.stop() == 0
