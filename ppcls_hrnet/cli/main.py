@@ -47,8 +47,9 @@ COMMANDS: Dict[str, Command] = {
     "lite": Command("lite", "convert an exported model to a Paddle Lite .nb (arm, x86, arm,opencl) + the mobile "
                             "demo config, through a Python 3.7 helper venv (see deploy/lite)"),
     "benchmark": Command("benchmark", "latency of every backend and precision, engines interleaved in one run"),
-    "serve": Command("serve", "HTTP server for a model: Paddle Serving's pipeline protocol (POST "
-                              "/imagenet/prediction), KServe/Triton's v2 (/v2/...), multipart POST /predict, "
+    "serve": Command("serve", "HTTP (and, with --grpc_port, gRPC) server for a model: Paddle Serving's "
+                              "pipeline protocol (POST /imagenet/prediction; its RPC), KServe/Triton's v2 "
+                              "(/v2/...; inference.GRPCInferenceService), multipart POST /predict, "
                               "Prometheus GET /metrics", needs_paddle=False),
     "data": Command("data", "prepare a dataset: `data fashion-mnist OUT_DIR`"),
 }

@@ -16,7 +16,8 @@ from ..runtime.options import AUTO_PRECISION_HELP, PREDICTOR_OPTIONS, add_flags
 from ..serving.settings import (API_KEY_ENV, DEFAULT_GRACEFUL_TIMEOUT, DEFAULT_MAX_BODY_MB, DEFAULT_MAX_IMAGE_PIXELS,
                                 DEFAULT_MAX_IMAGES, DEFAULT_MAX_QUEUE, DEFAULT_NAME, DEFAULT_PORT, DEFAULT_TIMEOUT,
                                 DEFAULT_WORKERS, DEFAULT_KEEP_ALIVE, DEFAULT_MAX_CONNECTIONS,
-                                DEFAULT_MAX_RESIZE_MULTIPLE, DEFAULT_READ_TIMEOUT, ServeSettings, default_workers)
+                                DEFAULT_MAX_RESIZE_MULTIPLE, DEFAULT_READ_TIMEOUT, PADDLECLAS_RPC_PORT, ServeSettings,
+                                default_workers)
 from ..serving.supervisor import serve
 
 # serve has no --use_fp16 to fall back on, so its precision is plainly auto unless given
@@ -37,6 +38,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "only; 0.0.0.0 for every interface)")
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"default {DEFAULT_PORT} (PaddleClas's "
                    "config.yml); 0 picks a free port and prints it")
+    p.add_argument("--grpc_port", type=int, default=None,
+                   help="also serve gRPC on this port: Paddle Serving's pipeline RPC (PaddleClas's "
+                        f"pipeline_rpc_client.py; its config.yml's rpc_port is {PADDLECLAS_RPC_PORT}) and the Open "
+                        "Inference Protocol's GRPCInferenceService (tritonclient.grpc, KServe); default: no gRPC; "
+                        "0 picks a free port and prints it")
     p.add_argument("--workers", type=int, default=None,
                    help=f"worker processes, each with its own predictor (default {DEFAULT_WORKERS}, "
                         "1 on a one-core machine)")
@@ -46,7 +52,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"Paddle Serving service name: POST /<name>/prediction (default {DEFAULT_NAME})")
     add_flags(p, SERVE_OPTIONS)
     p.add_argument("--api_key", default=None, help=f"require `Authorization: Bearer KEY` on every route but "
-                   f"/v2/health/*; prefer the environment variable {API_KEY_ENV} (a flag shows in `ps`)")
+                   f"/v2/health/* (gRPC: metadata `authorization: Bearer KEY` on every call but ServerLive and "
+                   f"ServerReady); prefer the environment variable {API_KEY_ENV} (a flag shows in `ps`)")
     p.add_argument("--max_body_mb", type=float, default=DEFAULT_MAX_BODY_MB,
                    help=f"larger request bodies get 413 (default {DEFAULT_MAX_BODY_MB:g})")
     p.add_argument("--max_images", type=int, default=DEFAULT_MAX_IMAGES,
@@ -92,7 +99,7 @@ def settings_from_args(args) -> ServeSettings:
     if args.max_body_mb <= 0:
         raise ConfigError(f"serve: --max_body_mb must be > 0, got {args.max_body_mb}")
     return ServeSettings(
-        model_dir=str(args.inference_model_dir or ""), host=args.host, port=args.port,
+        model_dir=str(args.inference_model_dir or ""), host=args.host, port=args.port, grpc_port=args.grpc_port,
         workers=args.workers if args.workers is not None else default_workers(),
         threads=args.threads, name=args.name, backend=args.backend, precision=args.precision,
         cpu_pinning=args.cpu_pinning, api_key=args.api_key or os.environ.get(API_KEY_ENV) or None,

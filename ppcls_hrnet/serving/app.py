@@ -49,8 +49,11 @@ def _json(data, status: int = 200) -> Response:
 
 
 def _check_model(state: ServerState, request: Request) -> None:
-    name = request.path_params["model_name"]
-    version = request.path_params.get("version")
+    check_model(state, request.path_params["model_name"], request.path_params.get("version"))
+
+
+def check_model(state: ServerState, name: str, version: Optional[str]) -> None:
+    """``not_found`` unless ``name`` (and ``version``, when given) is the served model."""
     if name != state.deploy.model_name:
         raise ServingError("not_found", f"unknown model {name!r}; this server serves {state.deploy.model_name!r}")
     if version is not None and version != v2.VERSION:
@@ -108,12 +111,17 @@ async def pipeline_predict(request: Request, state: ServerState):
         raise ServingError("not_found", f"no service {name!r}: this server's pipeline is "
                                         f"POST /{state.settings.name}/prediction")
     parsed = pipeline.parse_request(body, state.settings.max_images)
+    return _json(await pipeline_answer(state, parsed))
+
+
+async def pipeline_answer(state: ServerState, parsed: pipeline.PipelineRequest) -> dict:
+    """PaddleClas's reply to a parsed pipeline request (HTTP route and RPC)."""
     _refuse_when_draining(state)
     results = await state.runner.classify(parsed.images, parsed.keys)
     error = pipeline.image_errors(parsed.keys, results)
     if error is not None:
         raise error
-    return _json(pipeline.reply(results))
+    return pipeline.reply(results)
 
 
 # ------------------------------------------------------------------ Open Inference Protocol v2
@@ -123,6 +131,13 @@ async def v2_infer(request: Request, state: ServerState):
     _check_model(state, request)
     body = await _body(request)
     parsed = v2.parse_infer_request(body, request.headers.get(v2.HEADER_LENGTH), state.settings.max_images)
+    outputs = await v2_outputs(state, parsed)
+    body, headers = v2.encode_response(state.deploy.model_name, parsed, outputs)
+    return Response(body, headers=headers)
+
+
+async def v2_outputs(state: ServerState, parsed: v2.InferRequest):
+    """The requested outputs, (name, datatype, array), of a parsed v2 request (HTTP and gRPC)."""
     if len(parsed.inputs) != 1:
         raise ServingError("input", f"give one input, {v2.IMAGE_INPUT!r} (BYTES) or {state.deploy.input_name!r} "
                                     f"(FP32), not {len(parsed.inputs)}")
@@ -149,16 +164,15 @@ async def v2_infer(request: Request, state: ServerState):
             raise ServingError("input", f"input {tensor.name!r} has shape {tensor.shape}; the model takes "
                                         f"{expected} (N >= 1)")
         if tensor.shape[0] > state.settings.max_images:
-            raise ServingError("input", f"{tensor.shape[0]} rows in one request; this server takes at most "
-                                        f"{state.settings.max_images} (--max_images)")
+            raise ServingError("too_many", f"{tensor.shape[0]} rows in one request; this server takes at most "
+                                           f"{state.settings.max_images} (--max_images)")
         output = await state.runner.tensor(np.ascontiguousarray(tensor.data, dtype=np.float32))
         outputs = [(v2.output_tensor_name(state.deploy), "FP32", np.asarray(output, dtype=np.float32))]
     else:
         raise ServingError("input", f"unknown input {tensor.name!r}: this model takes {v2.IMAGE_INPUT!r} "
                                     f"(BYTES, encoded images) or {state.deploy.input_name!r} (FP32 "
                                     f"{[-1, *state.deploy.input_shape[1:]]})")
-    body, headers = v2.encode_response(state.deploy.model_name, parsed, v2.select_outputs(parsed, outputs))
-    return Response(body, headers=headers)
+    return v2.select_outputs(parsed, outputs)
 
 
 # ------------------------------------------------------------------ multipart upload for people
@@ -181,8 +195,8 @@ async def predict_upload(request: Request, state: ServerState):
         if not uploads:
             raise ServingError("input", "no file in the upload: curl -F image=@photo.jpg http://HOST:PORT/predict")
         if len(uploads) > limit:
-            raise ServingError("input", f"{len(uploads)} images in one request; this server takes at most {limit} "
-                                        "(--max_images)")
+            raise ServingError("too_many", f"{len(uploads)} images in one request; this server takes at most "
+                                           f"{limit} (--max_images)")
         images = [await value.read() for _, value in uploads]
         names = [os.path.basename(value.filename or key) for key, value in uploads]
     finally:

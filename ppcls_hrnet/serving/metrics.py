@@ -21,6 +21,13 @@ REQUESTS = Counter("ppcls_hrnet_requests_total", "HTTP requests answered, by rou
 LATENCY = Histogram("ppcls_hrnet_request_duration_seconds",
                     "Time from request start to the last byte of the answer, by route, method and status",
                     ["route", "method", "status"], buckets=LATENCY_BUCKETS)
+# gRPC calls (--grpc_port): method = the full method ("/inference.GRPCInferenceService/ModelInfer",
+# "/baidu.paddle_serving.pipeline_serving.PipelineService/inference"), code = the grpc.StatusCode name
+GRPC_REQUESTS = Counter("ppcls_hrnet_grpc_requests_total", "gRPC calls answered, by method and status code",
+                        ["method", "code"])
+GRPC_LATENCY = Histogram("ppcls_hrnet_grpc_request_duration_seconds",
+                         "Time from a gRPC call's start to its answer, by method and status code",
+                         ["method", "code"], buckets=LATENCY_BUCKETS)
 QUEUE_DEPTH = Gauge("ppcls_hrnet_queue_depth", "Requests admitted to the predictors: waiting or running",
                     multiprocess_mode="livesum")
 INFERENCE = Histogram("ppcls_hrnet_inference_duration_seconds",

@@ -13,6 +13,9 @@ one entry per image::
 
     {"err_no": 0, "err_msg": "", "key": ["label", "prob"], "value": ["['daisy']", "[0.93]"], "tensors": []}
 
+The same request over Paddle Serving's RPC (:mod:`.grpc_server`) is parsed by
+:func:`parse_pairs` and answered with the same reply.
+
 Errors: ``err_no`` != 0 with a message, HTTP 200 for the service's own errors
 (5000 input, 3002 unknown service name, 6000 timeout, 10000 internal), an
 HTTP error status for the gateway's (400 not JSON, 401, 413, 503 busy), as
@@ -29,6 +32,7 @@ from typing import List, Optional
 from .errors import ServingError
 
 OUTPUT_KEYS = ["label", "prob"]
+PROFILE_KEY = "pipeline.profile"  # Paddle Serving's client-side profiling switch, not an image
 
 
 @dataclass
@@ -57,13 +61,22 @@ def parse_request(body: bytes, max_images: int) -> PipelineRequest:
         raise ServingError("input", 'this service takes images as "key"/"value" (base64 strings), not "tensors"')
     if not isinstance(keys, list) or not isinstance(values, list):
         raise ServingError("input", '"key" and "value" must be lists: {"key": ["image"], "value": ["<base64>"]}')
+    logid = data.get("logid", data.get("log_id"))
+    return parse_pairs(keys, values, logid if isinstance(logid, int) else None, max_images)
+
+
+def parse_pairs(keys: list, values: list, logid: Optional[int], max_images: int) -> PipelineRequest:
+    """The images of a request's key/value lists (JSON over HTTP, the Request message over RPC)."""
     if len(keys) != len(values):
         raise ServingError("input", f'"key" has {len(keys)} entries but "value" has {len(values)}')
+    # PipelineClient.predict(..., profile=True) adds this pair; Paddle Serving's DAG takes it out
+    pairs = [(k, v) for k, v in zip(keys, values) if k != PROFILE_KEY]
+    keys, values = [k for k, _ in pairs], [v for _, v in pairs]
     if not keys:
         raise ServingError("input", 'no image: give {"key": ["image"], "value": ["<base64 of the file>"]}')
     if len(keys) > max_images:
-        raise ServingError("input", f"{len(keys)} images in one request; this server takes at most {max_images} "
-                                    "(--max_images)")
+        raise ServingError("too_many", f"{len(keys)} images in one request; this server takes at most {max_images} "
+                                       "(--max_images)")
     if not all(isinstance(k, str) for k in keys) or not all(isinstance(v, str) for v in values):
         raise ServingError("input", '"key" and "value" entries must be strings')
     if len(set(keys)) != len(keys):
@@ -71,8 +84,7 @@ def parse_request(body: bytes, max_images: int) -> PipelineRequest:
         raise ServingError("input", 'every image needs its own key ("image_0", "image_1", ...); '
                                     f"repeated: {sorted({k for k in keys if keys.count(k) > 1})}")
     images = [decode_base64(value, f"value of key {key!r}") for key, value in zip(keys, values)]
-    logid = data.get("logid", data.get("log_id"))
-    return PipelineRequest(keys, images, logid if isinstance(logid, int) else None)
+    return PipelineRequest(keys, images, logid)
 
 
 def decode_base64(text: str, what: str) -> bytes:

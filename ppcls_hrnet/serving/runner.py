@@ -99,10 +99,17 @@ class InferenceRunner:
         try:
             return await asyncio.wait_for(asyncio.wrap_future(future), self.timeout)
         except asyncio.TimeoutError:
-            stop.set()  # a running job stops before its next image or model run
-            if future.cancel():  # it had not started: nothing of it runs
-                metrics.IMAGES.labels("dropped").inc(image_count)
+            self._abandon(future, stop, image_count)
             raise ServingError("timeout", f"no answer within {self.timeout:g} s (the server's --timeout)") from None
+        except asyncio.CancelledError:  # a gRPC call cancelled by its client or past its deadline
+            self._abandon(future, stop, image_count)
+            raise
+
+    @staticmethod
+    def _abandon(future, stop: threading.Event, image_count: int) -> None:
+        stop.set()  # a running job stops before its next image or model run
+        if future.cancel():  # it had not started (or was cancelled already): nothing of it runs
+            metrics.IMAGES.labels("dropped").inc(image_count)
 
     def _release(self):
         self.pending -= 1

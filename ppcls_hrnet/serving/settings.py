@@ -24,6 +24,9 @@ EXIT_LOAD_FAILED = 3
 
 DEFAULT_PORT = 18080  # PaddleClas's config.yml http_port
 DEFAULT_NAME = "imagenet"  # PaddleClas's config.yml op name: POST /imagenet/prediction
+# PaddleClas's config.yml rpc_port, where its pipeline_rpc_client.py connects: what the README
+# suggests for --grpc_port (gRPC is off unless --grpc_port is given)
+PADDLECLAS_RPC_PORT = 9993
 # Two workers, each with half the cores (one worker on a one-core machine): measured with
 # benchmarks/serve_load.py (docs/benchmarks.md, "Serving"), HRNet_W18_C 224 on 2 cores, 8 clients,
 # configurations interleaved: 2 workers x 1 thread served 1.11x to 1.71x the images/s of
@@ -54,6 +57,7 @@ class ServeSettings:
     model_dir: str
     host: str = "127.0.0.1"
     port: int = DEFAULT_PORT
+    grpc_port: Optional[int] = None  # None: no gRPC; 0: a free port (the supervisor picks it)
     workers: int = 1
     threads: int = 0  # math threads per worker; 0: cores // workers
     name: str = DEFAULT_NAME
@@ -84,6 +88,11 @@ class ServeSettings:
             raise ConfigError(f"serve: threads must be >= 1 (or 0 for cores / workers), got {self.threads}")
         if not 0 <= self.port <= 65535:
             raise ConfigError(f"serve: port must be 0..65535, got {self.port}")
+        if self.grpc_port is not None:
+            if not 0 <= self.grpc_port <= 65535:
+                raise ConfigError(f"serve: grpc_port must be 0..65535, got {self.grpc_port}")
+            if self.grpc_port and self.grpc_port == self.port:
+                raise ConfigError(f"serve: --grpc_port {self.grpc_port} is --port too: give gRPC a port of its own")
         if self.timeout <= 0 or self.graceful_timeout < 0:
             raise ConfigError("serve: timeout must be > 0 and graceful_timeout >= 0")
         if self.read_timeout <= 0 or self.keep_alive <= 0:

@@ -16,9 +16,17 @@ still loading is not accepting and gets none. The supervisor:
   after start makes the supervisor give up (exit 1) rather than loop;
 - on SIGTERM / SIGINT closes its copy of the socket and sends SIGTERM to the
   workers, which stop accepting, finish their requests and exit; then exits 0.
+
+With ``--grpc_port`` every worker also listens on that port (``SO_REUSEPORT``:
+gRPC cannot take a listening socket from its parent); the supervisor binds it
+first, with ``SO_REUSEPORT`` but without listening, so a port in use stops the
+server before any worker starts, ``--grpc_port 0`` becomes one port for all
+workers, and the port stays reserved while workers are replaced. A socket that
+does not listen is given no connections.
 """
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import os
@@ -30,7 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Dict, Optional
 
@@ -67,6 +75,8 @@ class Worker:
 def serve(settings: ServeSettings) -> int:
     """`ppcls-hrnet serve`: check the model, then supervise workers until a signal; the exit code."""
     read_deploy_config(settings.model_dir)  # a missing or invalid model stops here, with its own message
+    if settings.grpc_port is not None and importlib.util.find_spec("grpc") is None:
+        raise ServeError("--grpc_port needs grpcio: pip install grpcio (it is in ppcls-hrnet[serve])")
     return Supervisor(settings).run()
 
 
@@ -77,6 +87,7 @@ class Supervisor:
         self.stopping = False
         self.quick_deaths = 0
         self.sock: Optional[socket.socket] = None
+        self.grpc_sock: Optional[socket.socket] = None  # --grpc_port: bound, not listening (the reservation)
         self.metrics_dir: Optional[str] = None
         self.restarts = None  # the restart counter, made on first use (after PROMETHEUS_MULTIPROC_DIR is set)
 
@@ -84,6 +95,9 @@ class Supervisor:
 
     def run(self) -> int:
         self.sock = self._listen()
+        if self.settings.grpc_port is not None:
+            self.grpc_sock = self._reserve_grpc_port()
+            self.settings = replace(self.settings, grpc_port=self.grpc_sock.getsockname()[1])
         self.metrics_dir = tempfile.mkdtemp(prefix="ppcls_hrnet_metrics_")
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = self.metrics_dir  # before prometheus_client is imported
         wake_r, wake_w = socket.socketpair()
@@ -131,12 +145,33 @@ class Supervisor:
         sock.set_inheritable(True)
         return sock
 
+    def _reserve_grpc_port(self) -> socket.socket:
+        host, port = self.settings.host, self.settings.grpc_port
+        sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            sock.bind((host, port))
+            if port and _someone_listens(host, port):
+                # another SO_REUSEPORT server of this user (a second `serve --grpc_port` on the same
+                # port): the bind succeeds, and the kernel would split the connections between the two
+                raise OSError(98, "Address already in use")
+        except OSError as err:
+            sock.close()
+            self.sock.close()
+            raise ServeError(f"cannot listen for gRPC on {host}:{port}: {err.strerror or err} "
+                             "(another server on that port? choose one with --grpc_port)") from None
+        return sock
+
     def _announce(self) -> None:
         host, port = self.sock.getsockname()[:2]
         shown = f"[{host}]" if ":" in host else host
         print(f"ppcls-hrnet serve: listening on http://{shown}:{port} "
               f"({self.settings.workers} worker(s) x {self.settings.math_threads} thread(s); "
               f"POST /{self.settings.name}/prediction, /v2/models/..., /predict; GET /metrics)", flush=True)
+        if self.grpc_sock is not None:
+            print(f"ppcls-hrnet serve: gRPC on {shown}:{self.settings.grpc_port} (Paddle Serving's "
+                  "PipelineService/inference, inference.GRPCInferenceService)", flush=True)
 
     def _wait_until_ready(self, wake_r) -> Optional[int]:
         deadline = time.monotonic() + STARTUP_TIMEOUT
@@ -262,6 +297,8 @@ class Supervisor:
     def _shut_down(self) -> None:
         if self.sock is not None:
             self.sock.close()  # the workers' copies keep accepting until each stops
+        if self.grpc_sock is not None:
+            self.grpc_sock.close()
         alive = [w for w in self.workers.values() if w.process.poll() is None]
         for worker in alive:
             try:
@@ -289,3 +326,13 @@ def _exit_text(code: int) -> str:
     if code == EXIT_LOAD_FAILED:
         return "exit code 3: the model could not be loaded"
     return f"exit code {code}"
+
+
+def _someone_listens(host: str, port: int) -> bool:
+    """Whether a connection to ``host:port`` (loopback for a wildcard host) is accepted."""
+    target = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
+    try:
+        socket.create_connection((target, port), timeout=1.0).close()
+    except OSError:
+        return False
+    return True

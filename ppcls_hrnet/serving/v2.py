@@ -123,10 +123,9 @@ def _parse_input(spec, position: int, binary: memoryview, max_images: int) -> Tu
     size = (spec.get("parameters") or {}).get("binary_data_size")
     if datatype == "BYTES":
         if tensor.count > max_images:
-            raise ServingError("input", f"input {name!r} has {tensor.count} elements; this server takes at most "
-                                        f"{max_images} images per request (--max_images)")
+            raise too_many_images(name, tensor.count, max_images)
         if size is not None:
-            tensor.data = _bytes_elements(_take(binary, size, name), name)
+            tensor.data = bytes_elements(_take(binary, size, name), name)
         else:
             values = _flat(spec.get("data"), name)
             if not all(isinstance(v, str) for v in values):
@@ -157,6 +156,11 @@ def _parse_input(spec, position: int, binary: memoryview, max_images: int) -> Tu
     return tensor, 0
 
 
+def too_many_images(name: str, count: int, max_images: int) -> ServingError:
+    return ServingError("too_many", f"input {name!r} has {count} elements; this server takes at most "
+                                    f"{max_images} images per request (--max_images)")
+
+
 def _take(binary: memoryview, size, name: str) -> bytes:
     if not isinstance(size, int) or size < 0:
         raise ServingError("bad_request", f"input {name!r}: binary_data_size must be a non-negative integer")
@@ -184,7 +188,7 @@ def _flat(data, name: str) -> list:
     return out
 
 
-def _bytes_elements(raw: bytes, name: str) -> List[bytes]:
+def bytes_elements(raw: bytes, name: str) -> List[bytes]:
     elements, offset = [], 0
     while offset < len(raw):
         if offset + 4 > len(raw):
@@ -214,7 +218,7 @@ def encode_response(model_name: str, request: InferRequest,
     for name, datatype, array in outputs:
         entry = {"name": name, "datatype": datatype, "shape": list(array.shape)}
         if request.wants_binary(name):
-            blob = _serialize_bytes(array) if datatype == "BYTES" else \
+            blob = serialize_bytes(array) if datatype == "BYTES" else \
                 np.ascontiguousarray(array, dtype=np.dtype(DTYPES[datatype]).newbyteorder("<")).tobytes()
             entry["parameters"] = {"binary_data_size": len(blob)}
             blobs.append(blob)
@@ -234,7 +238,7 @@ def encode_response(model_name: str, request: InferRequest,
                                         "inference-header-content-length": str(len(header))}
 
 
-def _serialize_bytes(array: np.ndarray) -> bytes:
+def serialize_bytes(array: np.ndarray) -> bytes:
     parts = []
     for item in array.reshape(-1):
         data = item if isinstance(item, bytes) else str(item).encode("utf-8")

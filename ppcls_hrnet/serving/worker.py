@@ -8,8 +8,11 @@ and slower), with ``cores / workers`` math threads; the worker accepts
 connections only once it has answered one warm-up inference, so a request
 never meets a worker that is still loading.
 
-SIGTERM / SIGINT: stop accepting, finish the requests in flight (up to
-``graceful_timeout``), exit 0. Paddle's own SIGTERM handler (it aborts) is
+With ``--grpc_port`` the worker serves gRPC too (:mod:`.grpc_server`, on the
+same event loop), listening on that port before it reports ready.
+
+SIGTERM / SIGINT: stop accepting, finish the requests (and gRPC calls) in flight
+(up to ``graceful_timeout``), exit 0. Paddle's own SIGTERM handler (it aborts) is
 undone by :func:`ppcls_hrnet.base.paddle_import.import_paddle`, and this module
 re-installs its handlers after the predictor is built in any case.
 """
@@ -128,9 +131,21 @@ def main() -> int:
     state = app.state
 
     class WorkerServer(uvicorn.Server):
+        loop = None
+        grpc_server = None  # --grpc_port: grpc.aio on this loop (grpc_server.py)
+        grpc_stopping = None
+
         def handle_exit(self, sig, frame):
             state.draining = True  # /v2/health/ready answers 503 from now on
+            if self.grpc_server is not None and self.loop is not None:
+                self.loop.call_soon_threadsafe(self.stop_grpc)  # a signal handler: not on the loop
             super().handle_exit(sig, frame)
+
+        def stop_grpc(self):
+            if self.grpc_stopping is None:
+                # no new calls from now on; the ones in flight have --graceful_timeout to finish
+                self.grpc_stopping = self.loop.create_task(self.grpc_server.stop(settings.graceful_timeout))
+            return self.grpc_stopping
 
         async def startup(self, sockets=None):
             await super().startup(sockets)
@@ -145,21 +160,39 @@ def main() -> int:
                             http=guarded_protocol(settings.max_connections))
     server = WorkerServer(config)
     sock = socket.socket(fileno=listen_fd)
-    metrics.WORKERS_READY.set(1)
-    precision = predictor.options.precision
-    metrics.MODEL_INFO.labels(predictor.deploy.model_name, predictor.backend, precision).set(1)
-    _report(ready_fd, {"pid": os.getpid(), "ready": True, "load_seconds": round(load_seconds, 3),
-                       "backend": predictor.backend, "precision": precision, "threads": settings.math_threads})
-    os.close(ready_fd)
-    logger.info("worker %d serving %s on %s (%s, %d threads, load %.2f s)", os.getpid(),
-                predictor.deploy.model_name, predictor.backend, precision, settings.math_threads, load_seconds)
+
+    async def serve() -> int:
+        server.loop = asyncio.get_running_loop()
+        if settings.grpc_port is not None:  # listening before "ready": a call never finds the port closed
+            from . import grpc_server
+
+            try:
+                server.grpc_server = await grpc_server.start(settings, state)
+            except HRNetError as err:
+                _report(ready_fd, {"pid": os.getpid(), "error": str(err)})
+                return EXIT_LOAD_FAILED
+        metrics.WORKERS_READY.set(1)
+        precision = predictor.options.precision
+        metrics.MODEL_INFO.labels(predictor.deploy.model_name, predictor.backend, precision).set(1)
+        _report(ready_fd, {"pid": os.getpid(), "ready": True, "load_seconds": round(load_seconds, 3),
+                           "backend": predictor.backend, "precision": precision, "threads": settings.math_threads})
+        os.close(ready_fd)
+        logger.info("worker %d serving %s on %s (%s, %d threads, load %.2f s)", os.getpid(),
+                    predictor.deploy.model_name, predictor.backend, precision, settings.math_threads, load_seconds)
+        try:
+            await server.serve(sockets=[sock])
+        finally:
+            if server.grpc_server is not None:
+                await server.stop_grpc()
+        return 0
+
     try:
-        asyncio.run(server.serve(sockets=[sock]))
+        code = asyncio.run(serve())
     finally:
         metrics.WORKERS_READY.set(0)
         state.runner.close()
     # uvicorn re-raises the signal it caught once it has shut down; our handler absorbs it
-    return 0
+    return code
 
 
 if __name__ == "__main__":
