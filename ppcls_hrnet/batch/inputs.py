@@ -34,7 +34,6 @@ GLOB_CHARACTERS = "*?["
 class Inputs:
     paths: List[str]  # local paths (undecodable bytes as surrogates), or URIs for a remote source
     remote: Optional[str] = None  # the filesystem's URI scheme ("s3"), None for local files
-    kind: str = "folder"  # folder | glob | list | file
 
     def __len__(self):
         return len(self.paths)
@@ -52,19 +51,19 @@ def expand_inputs(source: str) -> Inputs:
     if source.startswith("file://"):
         source = urllib.parse.urlsplit(source).path
     if os.path.isdir(source):
-        return Inputs(list_images(source), kind="folder")
+        return Inputs(list_images(source))
     if os.path.isfile(source) and source.lower().endswith(LIST_SUFFIX):
         with open(source, "rb") as f:
             lines = f.read().splitlines()
         root = os.path.dirname(os.path.abspath(source))
-        return Inputs(_list_paths([os.fsdecode(line) for line in lines], source, root, os.path.join), kind="list")
+        return Inputs(_list_paths([os.fsdecode(line) for line in lines], source, root, os.path.join))
     if any(c in source for c in GLOB_CHARACTERS) and not os.path.lexists(source):
         matches = sorted(glob.glob(source, recursive=True), key=os.fsencode)
         if not matches:
             raise ConfigError(f"--input {source!r} matches nothing")
-        return Inputs(list_images(matches), kind="glob")
+        return Inputs(list_images(matches))
     if os.path.lexists(source):
-        return Inputs([source], kind="file")
+        return Inputs([source])
     raise ConfigError(f"--input {source!r} is neither a folder, a glob, a label list (.txt) nor an image file")
 
 
@@ -113,9 +112,9 @@ def _remote_inputs(uri: str) -> Inputs:
                 lines = f.read().decode("utf-8").splitlines()
             root = path.rsplit("/", 1)[0]
             return Inputs(_list_paths(lines, uri, root, lambda r, p: to_uri(scheme, f"{r}/{p}", query)),
-                          remote=scheme, kind="list")
+                          remote=scheme)
         if info.type == fs.FileType.File:
-            return Inputs([uri], remote=scheme, kind="file")
+            return Inputs([uri], remote=scheme)
         if info.type != fs.FileType.Directory:
             raise ConfigError(f"--input {uri} does not exist")
         found = filesystem.get_file_info(fs.FileSelector(path, recursive=True))
@@ -125,4 +124,4 @@ def _remote_inputs(uri: str) -> Inputs:
                    if f.type == fs.FileType.File and f.path.lower().endswith(IMAGE_EXTENSIONS))
     if not paths:
         raise ConfigError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) found under {uri}")
-    return Inputs(paths, remote=scheme, kind="folder")
+    return Inputs(paths, remote=scheme)
