@@ -331,7 +331,8 @@ def test_served_top1_equals_the_in_process_predictor_on_1000_test_images(
     write_serving_confs(model_dir)
     images = sorted((Path(cfg.DataLoader.Eval.dataset.image_root) / "images" / "test").rglob("*.png"))
     assert len(images) == 1000
-    predictor = create_predictor(inference_model_dir=model_dir, backend="paddle", batch_size=25, topk=2)
+    predictor = create_predictor(inference_model_dir=model_dir, backend="paddle", precision="fp32", batch_size=25,
+                                 topk=2)  # fp32, as Paddle Serving runs
     expected = list(predictor.predict([str(p) for p in images]))
 
     with PaddleServingBundle(model_dir, python=serving_python) as bundle:
