@@ -164,7 +164,7 @@ def main() -> int:
     async def serve() -> int:
         server.loop = asyncio.get_running_loop()
         if settings.grpc_port is not None:  # listening before "ready": a call never finds the port closed
-            from . import grpc_server
+            from . import grpc_server  # grpcio is loaded by the workers that serve gRPC only
 
             try:
                 server.grpc_server = await grpc_server.start(settings, state)
