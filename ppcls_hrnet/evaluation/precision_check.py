@@ -5,7 +5,7 @@
 
 ``precision="auto"`` reads the record (:mod:`ppcls_hrnet.runtime.precision`):
 a model whose bf16 engines keep the fp32 top-1 class on fewer than
-``BF16_MIN_AGREEMENT`` of the images runs fp32.
+``runtime.precision.BF16_MIN_AGREEMENT`` of the images runs fp32.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from ..runtime.contract import record_precision_check
-from ..runtime.precision import BF16_MIN_AGREEMENT
+from ..runtime.precision import clears_bf16_bar
 from .accuracy import AccuracyReport, compare_top1
 
 # fp32 reference first, then each engine auto may run bf16 on (runtime.variants' accuracy names)
@@ -27,7 +27,7 @@ class PrecisionCheck:
 
     @property
     def allows_bf16(self) -> bool:
-        return self.record["top1_agreement"] >= BF16_MIN_AGREEMENT
+        return clears_bf16_bar(self.record["top1_agreement"])
 
 
 def check_bf16(model_dir, eval_list, eval_root=None, *, engines: Sequence[str] = BF16_ENGINES,

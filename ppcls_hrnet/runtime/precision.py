@@ -36,11 +36,16 @@ def capabilities_override() -> Optional[FrozenSet[str]]:
     return frozenset(name.upper() for name in names) or None
 
 
+def clears_bf16_bar(agreement: float) -> bool:
+    """Whether a measured bf16-vs-fp32 top-1 agreement lets auto run the model in bf16."""
+    return agreement >= BF16_MIN_AGREEMENT
+
+
 def model_refuses_bf16(deploy) -> Optional[str]:
     """Why the model's own bf16 check rules bf16 out, or None when it does not."""
     check = deploy.precision_checks.get("bf16") or {}
     agreement = check.get("top1_agreement")
-    if agreement is None or agreement >= BF16_MIN_AGREEMENT:
+    if agreement is None or clears_bf16_bar(agreement):
         return None
     return (f"bf16 changed the top-1 class of {(1 - agreement) * 100:.2f} % of {check.get('images', '?')} "
             f"images against fp32 (inference.yml PrecisionCheck; auto needs at most "
